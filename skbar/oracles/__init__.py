@@ -1,0 +1,16 @@
+"""What skbar can query: any callable, ONNX Runtime models, HTTP model servers."""
+
+from ._base import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
+from ._canvas import CanvasAdapter, softmax
+from ._onnx import OnnxOracle
+
+__all__ = [
+    "BudgetExhausted",
+    "CanvasAdapter",
+    "OnnxOracle",
+    "OracleError",
+    "QueryCounter",
+    "call_oracle",
+    "oracle_input_shape",
+    "softmax",
+]

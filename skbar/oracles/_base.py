@@ -1,0 +1,119 @@
+"""The oracle contract: the only door through which skbar reaches a source model.
+
+An oracle takes a float32 batch of canvases ``(n, H, W, C)`` with pixel values in
+``[0, 1]`` and returns an ``(n, K)`` array of non-negative scores over the K source
+classes. Anything with a ``predict_proba`` method, or any plain callable, is one.
+"""
+
+import numpy as np
+
+
+class OracleError(RuntimeError):
+    """The oracle failed, or answered something that is not a score matrix."""
+
+
+class BudgetExhausted(RuntimeError):
+    """A query would have exceeded the budget; nothing was sent."""
+
+
+def oracle_input_shape(oracle, input_shape=None):
+    """The canvas shape ``(H, W, C)``: the oracle's own ``input_shape``, else the one given.
+
+    Raises
+    ------
+    ValueError
+        If neither the oracle nor the caller says what the canvas shape is.
+    """
+    shape = getattr(oracle, "input_shape", None)
+    if shape is None:
+        shape = input_shape
+    if shape is None:
+        raise ValueError(
+            "The canvas shape is unknown: the oracle has no `input_shape` attribute and "
+            "the estimator's `input_shape` parameter is None. Pass input_shape=(H, W, C)."
+        )
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {shape}.")
+    return shape
+
+
+def call_oracle(oracle, canvases):
+    """Send ``canvases`` to ``oracle`` and return its scores as a checked float64 matrix.
+
+    Scores are normalised to sum to one per row when they do not already, so an oracle
+    may answer probabilities or any non-negative scores.
+
+    Raises
+    ------
+    OracleError
+        If the oracle raises, or answers a matrix of the wrong shape, with NaN, infinite
+        or negative entries, or a row of zeros.
+    """
+    n = canvases.shape[0]
+    fn = oracle.predict_proba if hasattr(oracle, "predict_proba") else oracle
+    try:
+        scores = fn(canvases)
+    except (OracleError, BudgetExhausted, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # any failure of a foreign model becomes one error type
+        raise OracleError(f"The oracle raised {type(exc).__name__}: {exc}") from exc
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise OracleError(f"The oracle returned something that is not numeric: {exc}") from exc
+    if scores.ndim != 2 or scores.shape[0] != n:
+        raise OracleError(
+            f"The oracle returned scores of shape {scores.shape} for {n} inputs; "
+            f"expected ({n}, n_source_classes)."
+        )
+    if not np.all(np.isfinite(scores)):
+        raise OracleError("The oracle returned NaN or infinite scores.")
+    if np.any(scores < 0):
+        raise OracleError(
+            "The oracle returned negative scores; expected probabilities or non-negative "
+            "scores (wrap a logit model so that it applies a softmax)."
+        )
+    totals = scores.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        raise OracleError("The oracle returned a row of all-zero scores.")
+    return scores / totals
+
+
+class QueryCounter:
+    """Counts every image sent to an oracle and refuses a batch that would pass the budget.
+
+    Parameters
+    ----------
+    oracle : object
+        Anything :func:`call_oracle` accepts.
+    max_queries : int or None
+        The hard budget, in images. None means unlimited.
+    n_queries : int
+        Queries already spent (by an earlier, warm-started fit).
+    """
+
+    def __init__(self, oracle, max_queries=None, n_queries=0):
+        self.oracle = oracle
+        self.max_queries = max_queries
+        self.n_queries = int(n_queries)
+
+    def remaining(self):
+        if self.max_queries is None:
+            return np.inf
+        return self.max_queries - self.n_queries
+
+    def can_afford(self, n_images):
+        return n_images <= self.remaining()
+
+    def __call__(self, canvases):
+        n = canvases.shape[0]
+        if not self.can_afford(n):
+            raise BudgetExhausted(
+                f"Sending {n} more images would pass max_queries={self.max_queries} "
+                f"({self.n_queries} spent)."
+            )
+        # Counted before the call: an image that reached a paid API is spent even if
+        # the answer is lost.
+        self.n_queries += n
+        return call_oracle(self.oracle, canvases)

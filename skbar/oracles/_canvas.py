@@ -1,0 +1,117 @@
+"""Adapting skbar's canvas convention to a model's own input convention.
+
+skbar always speaks ``(n, H, W, C)`` float32 RGB in ``[0, 1]``. Models differ: NCHW or
+NHWC, RGB or BGR, pixels in ``[0, 255]`` or ``[0, 1]``, normalised per channel. One
+:class:`CanvasAdapter` holds those choices, so the ONNX and HTTP oracles share them.
+"""
+
+import numpy as np
+
+_LAYOUTS = ("auto", "NCHW", "NHWC")
+_CHANNEL_ORDERS = ("RGB", "BGR")
+_OUTPUTS = ("auto", "probabilities", "logits")
+
+
+def softmax(logits, axis=-1):
+    z = logits - np.max(logits, axis=axis, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=axis, keepdims=True)
+    return z
+
+
+def resolve_layout(layout, model_shape):
+    """NCHW or NHWC: the given layout, or read off a rank-4 model input shape.
+
+    With ``"auto"``, a dimension of size 1 or 3 in position 1 means NCHW, in position 3
+    NHWC; dynamic dimensions (None or a name) are not sizes.
+    """
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}.")
+    if layout != "auto":
+        return layout
+    if model_shape is None or len(model_shape) != 4:
+        raise ValueError(
+            f"layout='auto' needs a rank-4 model input, got shape {model_shape}; "
+            "pass layout='NCHW' or 'NHWC'."
+        )
+    c1, c3 = model_shape[1], model_shape[3]
+    if isinstance(c1, int) and c1 in (1, 3, 4):
+        return "NCHW"
+    if isinstance(c3, int) and c3 in (1, 3, 4):
+        return "NHWC"
+    raise ValueError(
+        f"layout='auto' cannot tell channels from the model input shape {model_shape}; "
+        "pass layout='NCHW' or 'NHWC'."
+    )
+
+
+def canvas_shape_from_model(model_shape, layout):
+    """``(H, W, C)`` from a rank-4 model input shape, or None if a size is dynamic."""
+    if layout == "NCHW":
+        dims = (model_shape[2], model_shape[3], model_shape[1])
+    else:
+        dims = (model_shape[1], model_shape[2], model_shape[3])
+    if all(isinstance(d, int) and d > 0 for d in dims):
+        return dims
+    return None
+
+
+class CanvasAdapter:
+    """Turns ``[0, 1]`` NHWC RGB canvases into a model's input, and its output into scores.
+
+    Parameters
+    ----------
+    layout : {"NCHW", "NHWC"}
+    channel_order : {"RGB", "BGR"}
+    scale : float
+        The canvas is multiplied by it first (255 for models that take byte values).
+    mean, std : sequence of float or None
+        Per channel, applied after scaling: ``(x * scale - mean) / std``.
+    output : {"probabilities", "logits", "auto"}
+        Logits go through a softmax. ``"auto"`` treats an output whose rows are
+        non-negative and sum to one as probabilities, anything else as logits.
+    dtype : numpy dtype
+        What the model takes.
+    """
+
+    def __init__(self, layout, channel_order="RGB", scale=1.0, mean=None, std=None,
+                 output="auto", dtype=np.float32):
+        if channel_order not in _CHANNEL_ORDERS:
+            raise ValueError(
+                f"channel_order must be one of {_CHANNEL_ORDERS}, got {channel_order!r}."
+            )
+        if output not in _OUTPUTS:
+            raise ValueError(f"output must be one of {_OUTPUTS}, got {output!r}.")
+        self.layout = layout
+        self.channel_order = channel_order
+        self.scale = float(scale)
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32)
+        if self.std is not None and np.any(self.std == 0):
+            raise ValueError("std must not contain zeros.")
+        self.output = output
+        self.dtype = dtype
+
+    def to_model(self, canvases):
+        x = np.asarray(canvases, dtype=np.float32)
+        if self.channel_order == "BGR":
+            x = x[..., ::-1]
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.mean is not None:
+            x = x - self.mean
+        if self.std is not None:
+            x = x / self.std
+        if self.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def to_scores(self, outputs):
+        out = np.asarray(outputs, dtype=np.float64)
+        out = out.reshape(out.shape[0], -1)
+        if self.output == "logits":
+            return softmax(out)
+        if self.output == "probabilities":
+            return out
+        looks_like_probabilities = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1, atol=1e-3)
+        return out if looks_like_probabilities else softmax(out)
