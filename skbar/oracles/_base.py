@@ -38,11 +38,16 @@ def oracle_input_shape(oracle, input_shape=None):
     return shape
 
 
-def call_oracle(oracle, canvases):
+def call_oracle(oracle, canvases, charge=None):
     """Send ``canvases`` to ``oracle`` and return its scores as a checked float64 matrix.
 
     Scores are normalised to sum to one per row when they do not already, so an oracle
     may answer probabilities or any non-negative scores.
+
+    An oracle whose ``charges_queries`` attribute is true is handed ``charge``, a
+    callable it must call with the number of images before each attempt to send them
+    (retries included): ``charge(n)`` raises :class:`BudgetExhausted` rather than let
+    an attempt pass the budget. Every other oracle is charged once per call, before it.
 
     Raises
     ------
@@ -52,8 +57,11 @@ def call_oracle(oracle, canvases):
     """
     n = canvases.shape[0]
     fn = oracle.predict_proba if hasattr(oracle, "predict_proba") else oracle
+    charges_itself = bool(getattr(oracle, "charges_queries", False))
+    if charge is not None and not charges_itself:
+        charge(n)
     try:
-        scores = fn(canvases)
+        scores = fn(canvases, charge=charge) if charges_itself else fn(canvases)
     except (OracleError, BudgetExhausted, KeyboardInterrupt):
         raise
     except Exception as exc:  # any failure of a foreign model becomes one error type
@@ -106,14 +114,18 @@ class QueryCounter:
     def can_afford(self, n_images):
         return n_images <= self.remaining()
 
-    def __call__(self, canvases):
-        n = canvases.shape[0]
-        if not self.can_afford(n):
+    def charge(self, n_images):
+        """Spend ``n_images`` queries, or raise :class:`BudgetExhausted` and spend none.
+
+        Called before the images are sent: an image that reached a paid API is spent
+        even if its answer is lost.
+        """
+        if not self.can_afford(n_images):
             raise BudgetExhausted(
-                f"Sending {n} more images would pass max_queries={self.max_queries} "
+                f"Sending {n_images} more images would pass max_queries={self.max_queries} "
                 f"({self.n_queries} spent)."
             )
-        # Counted before the call: an image that reached a paid API is spent even if
-        # the answer is lost.
-        self.n_queries += n
-        return call_oracle(self.oracle, canvases)
+        self.n_queries += int(n_images)
+
+    def __call__(self, canvases):
+        return call_oracle(self.oracle, canvases, charge=self.charge)
