@@ -1,7 +1,8 @@
 """skbar: black-box adversarial reprogramming (BAR) as a scikit-learn estimator."""
 
-from .oracles import OnnxOracle, OracleError
+from ._classifier import BlackBoxReprogrammingClassifier
+from .oracles import BudgetExhausted, OnnxOracle, OracleError
 
 __version__ = "0.1.0"
 
-__all__ = ["OnnxOracle", "OracleError"]
+__all__ = ["BlackBoxReprogrammingClassifier", "BudgetExhausted", "OnnxOracle", "OracleError"]

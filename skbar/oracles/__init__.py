@@ -3,6 +3,7 @@
 from ._base import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from ._canvas import CanvasAdapter, softmax
 from ._onnx import OnnxOracle
+from ._toy import RandomNetworkOracle
 
 __all__ = [
     "BudgetExhausted",
@@ -10,6 +11,7 @@ __all__ = [
     "OnnxOracle",
     "OracleError",
     "QueryCounter",
+    "RandomNetworkOracle",
     "call_oracle",
     "oracle_input_shape",
     "softmax",

@@ -1,0 +1,552 @@
+"""BlackBoxReprogrammingClassifier: wires the oracle, program, mapping, loss and optimiser."""
+
+import copy
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._progress import progress_bar
+from .losses import cross_entropy, focal_loss
+from .mapping import apply_label_map, check_label_map, check_mapping_size, frequency_label_map, random_label_map
+from .optim import SGD, Adam, RandomDirectionEstimator
+from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
+from .program import Program, match_channels, resize_images, to_images
+
+
+class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
+    """Black-box adversarial reprogramming (BAR) of a pretrained classifier.
+
+    Repurposes a source model that can only be queried for a new target task: each
+    target sample is embedded in the centre of the model's input canvas, a universal
+    learned program ``P = tanh(W ⊙ M)`` fills the rest, and a multi-label mapping turns
+    the model's source-class scores into target-class scores. ``W`` is trained by
+    zeroth-order optimisation, from loss values alone.
+
+    Parameters
+    ----------
+    oracle : object, default=None
+        The source model: anything with ``predict_proba(canvases)``, or a callable, that
+        takes a float32 batch ``(n, H, W, C)`` in ``[0, 1]`` and returns ``(n, K)``
+        non-negative scores. None uses the built-in EfficientNet-Lite0
+        (:func:`skbar.zoo.load`).
+    input_shape : tuple of int, default=None
+        The canvas ``(H, W, C)`` when the oracle has no ``input_shape`` attribute.
+    sample_shape : tuple of int, default=None
+        ``(h, w)`` or ``(h, w, c)`` to reshape 2-D ``X`` rows into; else each row is
+        laid out in the smallest square that holds it, zero-padded.
+    embed_size : int or tuple of int, default=None
+        ``(h, w)`` the sample is resized to (Pillow, bilinear) before it is embedded;
+        its own size when None.
+    rescale : bool, default=True
+        Map ``X`` linearly from the range seen in ``fit`` to ``[0, 1]`` pixels (clipped
+        at predict time). False takes ``X`` as pixels in ``[0, 1]`` already.
+    q : int, default=10
+        Random directions per gradient estimate. A step costs ``(q + 1) * batch_size``
+        queries (``2 q * batch_size`` when ``antithetic``).
+    m : int, default=3
+        Source labels per target class in the multi-label mapping.
+    mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
+        How source labels are assigned: those the target data already predicts most
+        (costs one query per training sample), at random, or given explicitly.
+    loss : {"focal", "ce"}, default="focal"
+        Focal loss or cross-entropy on the mapped probabilities.
+    gamma : float, default=2.0
+        Focal loss focusing parameter.
+    class_weight : "balanced", dict or None, default=None
+        Per-class weights ``w`` of the loss.
+    beta : float, default=0.01
+        Smoothing radius of the finite differences.
+    b : float, default=None
+        Scaling of the gradient estimate; the search dimension ``d`` when None (the
+        paper's choice for directions on the sphere).
+    antithetic : bool, default=False
+        Two-sided differences along each direction.
+    program_shape : tuple of int, default=None
+        ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
+        the full canvas when None.
+    optimizer : {"sgd", "adam"} or object, default="sgd"
+        The update rule; an object with ``step(w, g)``, ``get_state``, ``set_state``.
+    gradient : "random" or object, default="random"
+        The zeroth-order estimator; an object with ``estimate(f, w, rng)`` and
+        ``n_evaluations()`` replaces the random-direction one built from ``q``,
+        ``beta``, ``b`` and ``antithetic``.
+    learning_rate : float, default=0.05
+        Step size ``alpha`` (the paper's ``eta``).
+    lr_decay : float, default=0.0
+        ``alpha_t = learning_rate / (1 + lr_decay * t)``.
+    batch_size : int, default=16
+        Target samples per minibatch.
+    max_iter : int, default=100
+        Optimisation steps (in addition to those already taken, with ``warm_start``).
+    max_queries : int, default=None
+        Hard budget of images sent to the oracle during ``fit``, the frequency
+        mapping's included, and summed over warm-started fits. The fit stops before it
+        would send one image more.
+    warm_start : bool, default=False
+        Continue from the program, optimiser state and query count of the previous fit,
+        or of ``checkpoint`` when the estimator has not been fitted in this process.
+    checkpoint : str or path, default=None
+        An ``.npz`` file the fit's state is saved to every ``checkpoint_every`` steps
+        and when it stops.
+    checkpoint_every : int, default=10
+    cost_per_1000 : float, default=None
+        Price of 1,000 queries; when given, ``cost_`` reports the money spent.
+    verbose : int, default=0
+        1 shows a progress bar of queries spent with the running loss.
+    callback : callable, default=None
+        ``callback(estimator, info)`` after every step; returning True stops the fit.
+    random_state : int, RandomState instance or None, default=None
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    label_map_ : ndarray of shape (n_classes, m)
+        Source-class indices mapped to each target class.
+    program_ : ndarray
+        The trained ``W``, of shape ``program_shape + (C,)`` or the canvas shape.
+    mask_ : ndarray of shape (H, W, C)
+        ``M``: 0 exactly over the embedded sample, 1 elsewhere.
+    n_queries_ : int
+        Images sent to the oracle during ``fit`` (all fits, with ``warm_start``).
+    n_iter_ : int
+        Optimisation steps taken.
+    loss_curve_ : list of float
+        Minibatch loss at each step, before the step.
+    stop_reason_ : str
+        Why the last fit stopped: "max_iter", "max_queries", "callback",
+        "interrupted" or "oracle_error".
+    cost_ : float or None
+        ``n_queries_ * cost_per_1000 / 1000``.
+    n_source_classes_ : int
+        K, the number of source classes.
+
+    See Also
+    --------
+    skbar.OnnxOracle : An oracle over an ONNX image classifier.
+
+    Notes
+    -----
+    The estimator reaches the model only through ``oracle``: no step uses a true
+    gradient. Peak memory of a step holds one minibatch of canvases, whatever ``q``.
+
+    References
+    ----------
+    Y.-Y. Tsai, P.-Y. Chen and T.-Y. Ho. "Transfer Learning without Knowing:
+    Reprogramming Black-box Machine Learning Models with Scarce Data and Limited
+    Resources." ICML 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbar import BlackBoxReprogrammingClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> weights = rng.randn(8 * 8 * 3, 10)
+    >>> def oracle(canvases):
+    ...     logits = canvases.reshape(len(canvases), -1) @ weights
+    ...     e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    ...     return e / e.sum(axis=1, keepdims=True)
+    >>> X = rng.rand(40, 4)
+    >>> y = (X[:, 0] > 0.5).astype(int)
+    >>> clf = BlackBoxReprogrammingClassifier(oracle, input_shape=(8, 8, 3), m=2,
+    ...                                       max_iter=5, random_state=0).fit(X, y)
+    >>> clf.n_queries_
+    920
+    """
+
+    _parameter_constraints = {
+        "oracle": "no_validation",
+        "input_shape": [tuple, list, None],
+        "sample_shape": [tuple, list, None],
+        "embed_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+        "rescale": ["boolean"],
+        "q": [Interval(Integral, 1, None, closed="left")],
+        "m": [Interval(Integral, 1, None, closed="left")],
+        "mapping": [StrOptions({"frequency", "random"}), "array-like"],
+        "loss": [StrOptions({"focal", "ce"})],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        "b": [Interval(Real, 0, None, closed="neither"), None],
+        "antithetic": ["boolean"],
+        "program_shape": [tuple, list, None],
+        "optimizer": [StrOptions({"sgd", "adam"}), HasMethods(["step", "get_state", "set_state"])],
+        "gradient": [StrOptions({"random"}), HasMethods(["estimate", "n_evaluations"])],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "lr_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_queries": [Interval(Integral, 1, None, closed="left"), None],
+        "warm_start": ["boolean"],
+        "checkpoint": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "cost_per_1000": [Interval(Real, 0, None, closed="left"), None],
+        "verbose": ["verbose"],
+        "callback": [callable, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
+                 rescale=True, q=10, m=3, mapping="frequency", loss="focal", gamma=2.0,
+                 class_weight=None, beta=0.01, b=None, antithetic=False, program_shape=None,
+                 optimizer="sgd", gradient="random", learning_rate=0.05, lr_decay=0.0,
+                 batch_size=16, max_iter=100, max_queries=None, warm_start=False,
+                 checkpoint=None, checkpoint_every=10, cost_per_1000=None, verbose=0,
+                 callback=None, random_state=None):
+        self.oracle = oracle
+        self.input_shape = input_shape
+        self.sample_shape = sample_shape
+        self.embed_size = embed_size
+        self.rescale = rescale
+        self.q = q
+        self.m = m
+        self.mapping = mapping
+        self.loss = loss
+        self.gamma = gamma
+        self.class_weight = class_weight
+        self.beta = beta
+        self.b = b
+        self.antithetic = antithetic
+        self.program_shape = program_shape
+        self.optimizer = optimizer
+        self.gradient = gradient
+        self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.max_queries = max_queries
+        self.warm_start = warm_start
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.cost_per_1000 = cost_per_1000
+        self.verbose = verbose
+        self.callback = callback
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train the program on ``(X, y)`` by querying the oracle.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, h, w) or (n, h, w, c)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self : object
+
+        Raises
+        ------
+        skbar.OracleError
+            If the oracle fails or answers malformed scores. What was learned before
+            the failure is kept on the estimator (and in ``checkpoint``), so
+            ``warm_start=True`` continues from it.
+        """
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32,
+                             ensure_min_samples=2)
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if classes.size < 2:
+            raise ValueError(
+                f"y has a single class ({classes[0]!r}); reprogramming needs at least two."
+            )
+        oracle = self._get_oracle()
+        canvas_shape = oracle_input_shape(oracle, self.input_shape)
+
+        resume = self._resume_state(classes)
+        if resume is None:
+            self.data_min_, self.data_max_ = float(X.min()), float(X.max())
+        samples = self._samples(X, canvas_shape)
+        program = Program(canvas_shape, samples.shape[1:3], self.program_shape)
+
+        estimator = self._make_gradient_estimator()
+        optimizer = self._make_optimizer()
+        rng = check_random_state(self.random_state)
+        counter = QueryCounter(oracle, self.max_queries)
+        loss_fn = self._make_loss(y_encoded, classes)
+
+        self.classes_ = classes
+        self.mask_ = program.mask
+        self.canvas_shape_ = canvas_shape
+        if resume is not None:
+            self._restore(resume, program, optimizer, rng, counter)
+        else:
+            self.n_queries_, self.n_iter_, self.loss_curve_ = 0, 0, []
+            self.program_ = np.zeros(program.w_shape)
+            self.label_map_ = self._initial_label_map(counter, program, samples, y_encoded,
+                                                      classes.size, rng)
+            self.n_queries_ = counter.n_queries
+        self._optimizer, self._rng = optimizer, rng
+
+        self._train(counter, program, samples, y_encoded, estimator, optimizer, loss_fn, rng)
+        return self
+
+    def _train(self, counter, program, samples, y, estimator, optimizer, loss_fn, rng):
+        n = samples.shape[0]
+        batch = min(self.batch_size, n)
+        step_cost = estimator.n_evaluations() * batch
+        w = self.program_
+        bar = progress_bar(self.max_queries, initial=counter.n_queries,
+                           enabled=bool(self.verbose))
+        self.stop_reason_ = "max_iter"
+        try:
+            for _ in range(self.max_iter):
+                if not counter.can_afford(step_cost):
+                    self.stop_reason_ = "max_queries"
+                    break
+                idx = rng.choice(n, size=batch, replace=False)
+                batch_samples, batch_y = samples[idx], y[idx]
+
+                def f(w_trial):
+                    canvases = program.compose(program.frame(w_trial), batch_samples)
+                    proba = apply_label_map(counter(canvases), self.label_map_)
+                    return loss_fn(proba, batch_y)
+
+                spent_before = counter.n_queries
+                g, f_w = estimator.estimate(f, w, rng)
+                w = optimizer.step(w, g)
+                self.program_ = w
+                self.n_iter_ += 1
+                self.loss_curve_.append(f_w)
+                self.n_queries_ = counter.n_queries
+                bar.update(counter.n_queries - spent_before)
+                bar.set_postfix(loss=f"{f_w:.4f}", **self._cost_postfix())
+                if self.checkpoint is not None and self.n_iter_ % self.checkpoint_every == 0:
+                    self._save_checkpoint(optimizer, rng)
+                if self.callback is not None and self.callback(
+                        self, {"n_iter": self.n_iter_, "loss": f_w,
+                               "n_queries": self.n_queries_}):
+                    self.stop_reason_ = "callback"
+                    break
+        except BudgetExhausted as exc:
+            # An oracle that retries can run into the budget mid-step: the step is lost,
+            # the program before it is kept.
+            self.stop_reason_ = "max_queries"
+            warnings.warn(f"The fit stopped at the query budget: {exc}", RuntimeWarning)
+        except KeyboardInterrupt:
+            self.stop_reason_ = "interrupted"
+            warnings.warn(
+                f"The fit was interrupted after {self.n_iter_} steps and {counter.n_queries} "
+                "queries; the program learned so far is kept (fit again with "
+                "warm_start=True to continue).", RuntimeWarning)
+        except OracleError as exc:
+            self.stop_reason_ = "oracle_error"
+            raise OracleError(
+                f"{exc} The fit stopped after {self.n_iter_} steps and {counter.n_queries} "
+                "queries; the program learned so far is kept on the estimator"
+                + (f" and in {os.fspath(self.checkpoint)!r}" if self.checkpoint else "")
+                + " (fit again with warm_start=True to continue)."
+            ) from exc
+        finally:
+            self.n_queries_ = counter.n_queries
+            self.cost_ = self._cost()
+            bar.close()
+            if self.checkpoint is not None:
+                self._save_checkpoint(optimizer, rng)
+
+    # ------------------------------------------------------------- predict
+
+    def predict_proba(self, X):
+        """Target-class probabilities of the reprogrammed model (rows sum to one).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n, h, w) or (n, h, w, c)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        oracle = self._get_oracle()
+        samples = self._samples(X, self.canvas_shape_)
+        program = Program(self.canvas_shape_, samples.shape[1:3], self.program_shape)
+        frame = program.frame(self.program_)
+        chunk = max(self.batch_size, 64)
+        proba = [apply_label_map(call_oracle(oracle, program.compose(frame, samples[i:i + chunk])),
+                                 self.label_map_)
+                 for i in range(0, samples.shape[0], chunk)]
+        return np.concatenate(proba, axis=0)
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`."""
+        return np.log(np.clip(self.predict_proba(X), 1e-300, None))
+
+    def decision_function(self, X):
+        """Log-probabilities per class; for two classes, the log-odds of ``classes_[1]``."""
+        log_proba = self.predict_log_proba(X)
+        if log_proba.shape[1] == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba
+
+    def predict(self, X):
+        """The target class with the highest mapped probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def reprogram(self, X):
+        """The canvases the oracle sees for ``X``: each sample framed by the learned program.
+
+        Returns
+        -------
+        canvases : ndarray of shape (n_samples, H, W, C), float32 in [0, 1]
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        samples = self._samples(X, self.canvas_shape_)
+        program = Program(self.canvas_shape_, samples.shape[1:3], self.program_shape)
+        return program.compose(program.frame(self.program_), samples)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------- helpers
+
+    def _get_oracle(self):
+        if self.oracle is not None:
+            return self.oracle
+        from .zoo import load
+
+        return load()
+
+    def _samples(self, X, canvas_shape):
+        """``X`` as pixels in [0, 1], resized and with the canvas's channels."""
+        if self.rescale:
+            span = self.data_max_ - self.data_min_
+            X = (X - self.data_min_) / (span if span > 0 else 1.0)
+            X = np.clip(X, 0.0, 1.0)
+        images = to_images(X, self.sample_shape)
+        if self.embed_size is not None:
+            size = self.embed_size
+            size = (size, size) if isinstance(size, Integral) else tuple(size)
+            images = resize_images(images, size)
+        return match_channels(images, canvas_shape[2])
+
+    def _make_gradient_estimator(self):
+        if isinstance(self.gradient, str):
+            return RandomDirectionEstimator(self.q, self.beta, self.b, antithetic=self.antithetic)
+        return copy.deepcopy(self.gradient)
+
+    def _make_optimizer(self):
+        if self.optimizer == "sgd":
+            return SGD(self.learning_rate, self.lr_decay)
+        if self.optimizer == "adam":
+            return Adam(self.learning_rate, self.lr_decay)
+        return copy.deepcopy(self.optimizer)
+
+    def _make_loss(self, y, classes):
+        n_classes = classes.size
+        if self.class_weight is None:
+            weights = None
+        elif self.class_weight == "balanced":
+            counts = np.bincount(y, minlength=n_classes)
+            weights = len(y) / (n_classes * np.maximum(counts, 1))
+        else:
+            weights = np.array([self.class_weight.get(c, 1.0) for c in classes], dtype=float)
+        if self.loss == "focal":
+            return lambda proba, yb: focal_loss(proba, yb, self.gamma, weights)
+        return lambda proba, yb: cross_entropy(proba, yb, weights)
+
+    def _initial_label_map(self, counter, program, samples, y, n_classes, rng):
+        """The label map, paying for the frequency mapping's queries through ``counter``."""
+        n_source = getattr(self._get_oracle(), "n_classes", None)
+        if isinstance(self.mapping, str) and self.mapping == "frequency":
+            if not counter.can_afford(samples.shape[0]):
+                raise ValueError(
+                    f"mapping='frequency' queries every training sample once "
+                    f"({samples.shape[0]} queries) but max_queries={self.max_queries}; "
+                    "raise max_queries or use mapping='random'."
+                )
+            frame = program.frame(self.program_)
+            chunk = max(self.batch_size, 64)
+            scores = np.concatenate([counter(program.compose(frame, samples[i:i + chunk]))
+                                     for i in range(0, samples.shape[0], chunk)])
+            self.n_source_classes_ = scores.shape[1]
+            return frequency_label_map(scores, y, n_classes, self.m)
+        if n_source is None:
+            # An oracle that does not say how many classes it has is asked once.
+            n_source = counter(program.compose(program.frame(self.program_), samples[:1])).shape[1]
+        self.n_source_classes_ = int(n_source)
+        if isinstance(self.mapping, str):
+            return random_label_map(n_classes, self.n_source_classes_, self.m, rng)
+        label_map = check_label_map(self.mapping, n_classes, self.n_source_classes_)
+        check_mapping_size(n_classes, self.n_source_classes_, label_map.shape[1])
+        return label_map
+
+    def _cost(self):
+        if self.cost_per_1000 is None:
+            return None
+        return self.n_queries_ * self.cost_per_1000 / 1000.0
+
+    def _cost_postfix(self):
+        cost = self._cost()
+        return {} if cost is None else {"cost": f"{cost:.2f}"}
+
+    # -------------------------------------------------- warm start, checkpoints
+
+    def _resume_state(self, classes):
+        """What a warm start continues from: this estimator's last fit, or the checkpoint."""
+        if not self.warm_start:
+            return None
+        if hasattr(self, "program_"):
+            state = self._state(self._optimizer, self._rng)
+        elif self.checkpoint is not None and os.path.exists(self.checkpoint):
+            state = load_checkpoint(self.checkpoint)
+        else:
+            return None
+        if not np.array_equal(np.asarray(state["classes"]).astype(str), classes.astype(str)):
+            raise ValueError(
+                f"warm_start: the classes of y {classes.tolist()} differ from those the program "
+                f"was trained for {np.asarray(state['classes']).tolist()}."
+            )
+        self.data_min_, self.data_max_ = float(state["data_min"]), float(state["data_max"])
+        return state
+
+    def _state(self, optimizer, rng):
+        """Everything a fit has paid for, as a dict of plain arrays."""
+        kind, keys, pos, has_gauss, cached = rng.get_state()
+        state = {
+            "program": self.program_, "label_map": self.label_map_,
+            "classes": np.asarray(self.classes_).astype(str),
+            "n_queries": self.n_queries_, "n_iter": self.n_iter_,
+            "loss_curve": np.asarray(self.loss_curve_, dtype=float),
+            "n_source_classes": self.n_source_classes_,
+            "data_min": self.data_min_, "data_max": self.data_max_,
+            "rng_keys": keys, "rng_pos": pos, "rng_has_gauss": has_gauss, "rng_cached": cached,
+        }
+        state.update({f"optimizer_{k}": v for k, v in optimizer.get_state().items()})
+        return state
+
+    def _restore(self, state, program, optimizer, rng, counter):
+        if tuple(state["program"].shape) != program.w_shape:
+            raise ValueError(
+                f"warm_start: the saved program has shape {tuple(state['program'].shape)}, "
+                f"this estimator's has {program.w_shape}; program_shape or the oracle changed."
+            )
+        self.program_ = np.array(state["program"], dtype=float)
+        self.label_map_ = np.array(state["label_map"], dtype=np.intp)
+        self.n_source_classes_ = int(state["n_source_classes"])
+        self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])
+        self.loss_curve_ = [float(v) for v in state["loss_curve"]]
+        counter.n_queries = self.n_queries_
+        rng.set_state(("MT19937", np.asarray(state["rng_keys"], dtype=np.uint32),
+                       int(state["rng_pos"]), int(state["rng_has_gauss"]),
+                       float(state["rng_cached"])))
+        optimizer.set_state({k[len("optimizer_"):]: v for k, v in state.items()
+                             if k.startswith("optimizer_")})
+
+    def _save_checkpoint(self, optimizer, rng):
+        save_checkpoint(self.checkpoint, self._state(optimizer, rng))

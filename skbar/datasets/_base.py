@@ -1,0 +1,285 @@
+"""Pieces every loader shares: finding files, reading label CSVs, correlations, images.
+
+Every error raised here names the path it is about and says what was expected, because
+the usual way a loader fails is a folder laid out a little differently from the one the
+data set ships with, and the user needs to know which file to look at.
+"""
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+def as_directory(root, what):
+    """``root`` as a :class:`~pathlib.Path`, after checking it is an existing folder."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{what} folder {str(root)!r} does not exist or is not a folder.")
+    return root
+
+
+def find_file(root, name, given=None):
+    """The path of the file called ``name``: ``given`` if set, else searched under ``root``.
+
+    The file is looked for directly in ``root`` first, then anywhere below it, so both the
+    layout the data set ships with and a flattened copy of it work.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``given`` does not exist, or no file called ``name`` is under ``root``.
+    ValueError
+        If several files called ``name`` are under ``root``: which one is meant is unclear.
+    """
+    if given is not None:
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{str(path)!r} does not exist; expected the file {name}.")
+        return path
+    if (root / name).is_file():
+        return root / name
+    found = sorted(root.rglob(name))
+    if not found:
+        raise FileNotFoundError(f"No file called {name!r} in {str(root)!r} or below it.")
+    if len(found) > 1:
+        raise ValueError(
+            f"Several files called {name!r} below {str(root)!r}: "
+            f"{', '.join(map(str, found))}; pass the one to use explicitly."
+        )
+    return found[0]
+
+
+def index_files(root, suffix):
+    """Map each file below ``root`` whose name ends in ``suffix`` to its name minus the suffix.
+
+    Raises
+    ------
+    FileNotFoundError
+        If no file below ``root`` ends in ``suffix``.
+    ValueError
+        If two files below ``root`` share a name (two copies, e.g. from two preprocessing
+        pipelines): loading either silently would hide the ambiguity.
+    """
+    index = {}
+    for path in sorted(root.rglob(f"*{suffix}")):
+        if not path.is_file():
+            continue
+        key = path.name[: -len(suffix)]
+        if key in index:
+            raise ValueError(
+                f"Two files for {key!r}: {str(index[key])!r} and {str(path)!r}; "
+                f"keep one, or point root at the folder that holds the one to use."
+            )
+        index[key] = path
+    if not index:
+        raise FileNotFoundError(f"No file matching '*{suffix}' in {str(root)!r} or below it.")
+    return index
+
+
+def read_csv(path, required):
+    """The rows of the CSV at ``path`` as dicts, after checking it has the ``required`` columns.
+
+    Raises
+    ------
+    ValueError
+        If a required column is missing, or the file has no data rows.
+    """
+    # utf-8-sig: spreadsheets exported on Windows start with a byte-order mark, which
+    # would otherwise become part of the first column's name.
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ValueError(
+                f"{str(path)!r} lacks the column(s) {missing}; expected at least {list(required)}, "
+                f"found {columns}."
+            )
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    if not rows:
+        raise ValueError(f"{str(path)!r} has a header but no rows; expected one row per sample.")
+    return rows
+
+
+def match_files(ids, files, strict, csv_path, folder):
+    """Positions of ``ids`` that have a file in ``files``; the others are skipped or an error.
+
+    Parameters
+    ----------
+    ids : sequence of str
+        The sample identifiers listed in the label CSV, in its order.
+    files : dict
+        Identifier to path, as built by :func:`index_files`.
+    strict : bool
+        Raise rather than warn when a listed sample has no file.
+    csv_path, folder : Path
+        Named in the warning or error.
+
+    Returns
+    -------
+    keep : list of int
+        Positions in ``ids`` of the samples that have a file.
+    """
+    keep = [i for i, key in enumerate(ids) if key in files]
+    missing = [key for key in ids if key not in files]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        message = (
+            f"{len(missing)} of the {len(ids)} samples listed in {str(csv_path)!r} have no file "
+            f"in {str(folder)!r} ({shown})"
+        )
+        if strict:
+            raise FileNotFoundError(message + ".")
+        warnings.warn(message + "; they are skipped.", UserWarning, stacklevel=3)
+    if not keep:
+        raise FileNotFoundError(
+            f"None of the samples listed in {str(csv_path)!r} has a file in {str(folder)!r}."
+        )
+    return keep
+
+
+def correlation_matrices(timeseries):
+    """Pearson correlation matrices of a stack of ROI time series.
+
+    Parameters
+    ----------
+    timeseries : ndarray of shape (n_subjects, n_timepoints, n_regions)
+
+    Returns
+    -------
+    corr : ndarray of shape (n_subjects, n_regions, n_regions), float32
+        Symmetric, with a unit diagonal. A region whose series is constant has no defined
+        correlation (zero variance); its row and column are set to 0, off the diagonal,
+        so one dead region does not turn the whole matrix into NaN.
+    """
+    ts = np.asarray(timeseries, dtype=np.float64)
+    ts = ts - ts.mean(axis=1, keepdims=True)
+    norm = np.sqrt(np.einsum("ntr,ntr->nr", ts, ts))
+    # A relative threshold: a constant series read back from text is constant up to
+    # rounding of its mean, not exactly zero after centring.
+    scale = np.sqrt(ts.shape[1]) * np.abs(np.asarray(timeseries, dtype=np.float64)).max(axis=1)
+    constant = norm <= 1e-12 * np.maximum(scale, np.finfo(np.float64).tiny)
+    norm[constant] = 1.0
+    ts /= norm[:, None, :]
+    ts[np.broadcast_to(constant[:, None, :], ts.shape)] = 0.0
+    corr = np.matmul(ts.transpose(0, 2, 1), ts)
+    np.clip(corr, -1.0, 1.0, out=corr)
+    diag = np.arange(corr.shape[1])
+    corr[:, diag, diag] = 1.0
+    return corr.astype(np.float32)
+
+
+def image_size(size):
+    """``(height, width)`` from an int (square) or a pair, checked positive."""
+    pair = (size, size) if np.isscalar(size) else tuple(size)
+    if len(pair) != 2 or not all(int(s) == s and s >= 1 for s in pair):
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def load_images(paths, size):
+    """Read, resize and stack images as float32 RGB in ``[0, 1]``.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+    size : (int, int)
+        ``(height, width)`` of every output image. The aspect ratio is not kept: a
+        450x600 dermoscopy photo becomes a 64x64 square, as in the paper.
+
+    Returns
+    -------
+    images : ndarray of shape (n, height, width, 3), float32
+
+    Raises
+    ------
+    ValueError
+        If a file cannot be decoded as an image; the message names it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    height, width = size
+    images = np.empty((len(paths), height, width, 3), dtype=np.float32)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                # JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding; asking for the
+                # target size first makes a 3000-pixel fundus photo cheap to shrink.
+                img.draft("RGB", (width, height))
+                img = img.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+                images[i] = np.asarray(img, dtype=np.float32)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise ValueError(f"Cannot read {str(path)!r} as an image: {exc}") from exc
+    images /= 255.0
+    return images
+
+
+def subsample(n, n_samples, random_state, what):
+    """Sorted positions of ``n_samples`` of ``n`` items drawn without replacement (all if None)."""
+    if n_samples is None:
+        return np.arange(n)
+    if not (isinstance(n_samples, (int, np.integer)) and 1 <= n_samples):
+        raise ValueError(f"n_samples must be a positive int or None, got {n_samples!r}.")
+    if n_samples > n:
+        raise ValueError(f"n_samples={n_samples} but only {n} {what} were found.")
+    rng = check_random_state(random_state)
+    return np.sort(rng.choice(n, size=n_samples, replace=False))
+
+
+def balance_classes(X, y, random_state=None):
+    """Oversample every minority class to the size of the largest class.
+
+    The paper re-samples the melanoma training data so that every class has the same
+    size (Tsai et al., 2020, Sec. 4); this is that step. Each class is topped up with
+    copies of its own samples drawn uniformly with replacement; no sample is dropped.
+
+    Apply it to the training split only, after splitting: copies of one image on both
+    sides of a split leak the test set into training and inflate the accuracy.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Samples; any number of trailing dimensions (images, matrices).
+    y : array-like of shape (n_samples,)
+        Class labels.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of which samples are copied.
+
+    Returns
+    -------
+    X_balanced : ndarray of shape (n_classes * max_count, ...)
+        The original samples, in their order, followed by the copies.
+    y_balanced : ndarray of shape (n_classes * max_count,)
+
+    Notes
+    -----
+    Equivalent to imbalanced-learn's ``RandomOverSampler(sampling_strategy="not majority")``
+    without the dependency.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbar.datasets import balance_classes
+    >>> X, y = np.arange(5)[:, None], np.array([0, 0, 0, 1, 2])
+    >>> Xb, yb = balance_classes(X, y, random_state=0)
+    >>> np.bincount(yb)
+    array([3, 3, 3])
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"y must be 1-d with one label per sample of X; got X of shape {X.shape} and "
+            f"y of shape {y.shape}."
+        )
+    rng = check_random_state(random_state)
+    classes, counts = np.unique(y, return_counts=True)
+    extra = [
+        rng.choice(np.flatnonzero(y == cls), size=counts.max() - count, replace=True)
+        for cls, count in zip(classes, counts)
+    ]
+    index = np.concatenate([np.arange(len(y)), *extra]).astype(np.intp)
+    return X[index], y[index]

