@@ -52,6 +52,17 @@ def find_file(root, name, given=None):
     return found[0]
 
 
+def check_unique(ids, csv_path, column):
+    """Raise if an identifier is listed twice: which row's label applies would be a guess."""
+    seen = set()
+    for key in ids:
+        if key in seen:
+            raise ValueError(
+                f"{str(csv_path)!r} lists {column} {key!r} twice; expected one row per sample."
+            )
+        seen.add(key)
+
+
 def index_files(root, suffix):
     """Map each file below ``root`` whose name ends in ``suffix`` to its name minus the suffix.
 
@@ -141,12 +152,15 @@ def match_files(ids, files, strict, csv_path, folder):
     return keep
 
 
-def correlation_matrices(timeseries):
+def correlation_matrices(timeseries, dtype=np.float64):
     """Pearson correlation matrices of a stack of ROI time series.
 
     Parameters
     ----------
     timeseries : ndarray of shape (n_subjects, n_timepoints, n_regions)
+    dtype : numpy dtype, default=np.float64
+        Precision of the computation. float32 halves the time and is accurate to about
+        1e-6, enough for simulated data; files are read at float64.
 
     Returns
     -------
@@ -155,13 +169,14 @@ def correlation_matrices(timeseries):
         correlation (zero variance); its row and column are set to 0, off the diagonal,
         so one dead region does not turn the whole matrix into NaN.
     """
-    ts = np.asarray(timeseries, dtype=np.float64)
-    ts = ts - ts.mean(axis=1, keepdims=True)
+    raw = np.asarray(timeseries, dtype=dtype)
+    ts = raw - raw.mean(axis=1, keepdims=True)
     norm = np.sqrt(np.einsum("ntr,ntr->nr", ts, ts))
-    # A relative threshold: a constant series read back from text is constant up to
-    # rounding of its mean, not exactly zero after centring.
-    scale = np.sqrt(ts.shape[1]) * np.abs(np.asarray(timeseries, dtype=np.float64)).max(axis=1)
-    constant = norm <= 1e-12 * np.maximum(scale, np.finfo(np.float64).tiny)
+    # A relative threshold: after centring, a constant series is zero only up to the
+    # rounding of its mean, which scales with its magnitude.
+    eps = np.finfo(ts.dtype).eps
+    scale = np.sqrt(ts.shape[1]) * np.abs(raw).max(axis=1)
+    constant = norm <= 64 * eps * np.maximum(scale, np.finfo(ts.dtype).tiny)
     norm[constant] = 1.0
     ts /= norm[:, None, :]
     ts[np.broadcast_to(constant[:, None, :], ts.shape)] = 0.0
@@ -229,6 +244,71 @@ def subsample(n, n_samples, random_state, what):
     return np.sort(rng.choice(n, size=n_samples, replace=False))
 
 
+def load_labelled_images(root, csv_name, csv_path, columns, suffix, parse_label, size,
+                         n_samples, strict, random_state):
+    """Read an image folder labelled by a CSV with an ``image`` column, as both image tasks ship.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder holding the images (in it or below it) and, unless ``csv_path`` is given,
+        the CSV called ``csv_name``.
+    csv_name : str
+    csv_path : str or Path or None
+    columns : tuple of str
+        Label columns the CSV must have besides ``image``.
+    suffix : str
+        Image file names are ``{image}{suffix}``.
+    parse_label : callable
+        ``parse_label(row, csv_path)`` -> int class index; raises ValueError naming the file.
+    size : int or (int, int)
+    n_samples : int or None
+        Load this many images drawn at random (after matching), or all.
+    strict : bool
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    images : ndarray of shape (n,), str
+    target : ndarray of shape (n,), int
+    paths : list of Path
+    data : ndarray of shape (n, height, width, 3), float32
+    """
+    size = image_size(size)
+    root = as_directory(root, "Image")
+    csv_path = find_file(root, csv_name, csv_path)
+    rows = read_csv(csv_path, ("image", *columns))
+    ids = [row["image"] for row in rows]
+    check_unique(ids, csv_path, "image")
+    # Every label is checked before any image is decoded, which is the slow part.
+    labels = [parse_label(row, csv_path) for row in rows]
+    files = index_files(root, suffix)
+    keep = match_files(ids, files, strict, csv_path, root)
+    keep = [keep[i] for i in subsample(len(keep), n_samples, random_state, "images with a label")]
+    paths = [files[ids[i]] for i in keep]
+    data = load_images(paths, size)
+    return (
+        np.array([ids[i] for i in keep]),
+        np.array([labels[i] for i in keep], dtype=int),
+        paths,
+        data,
+    )
+
+
+def balanced_index(y, random_state=None):
+    """Positions that oversample every class of ``y`` to the largest class's count.
+
+    The original positions in order, then the copies; see :func:`balance_classes`.
+    """
+    rng = check_random_state(random_state)
+    classes, counts = np.unique(y, return_counts=True)
+    extra = [
+        rng.choice(np.flatnonzero(y == cls), size=counts.max() - count, replace=True)
+        for cls, count in zip(classes, counts)
+    ]
+    return np.concatenate([np.arange(len(y)), *extra]).astype(np.intp)
+
+
 def balance_classes(X, y, random_state=None):
     """Oversample every minority class to the size of the largest class.
 
@@ -275,11 +355,5 @@ def balance_classes(X, y, random_state=None):
             f"y must be 1-d with one label per sample of X; got X of shape {X.shape} and "
             f"y of shape {y.shape}."
         )
-    rng = check_random_state(random_state)
-    classes, counts = np.unique(y, return_counts=True)
-    extra = [
-        rng.choice(np.flatnonzero(y == cls), size=counts.max() - count, replace=True)
-        for cls, count in zip(classes, counts)
-    ]
-    index = np.concatenate([np.arange(len(y)), *extra]).astype(np.intp)
+    index = balanced_index(y, random_state)
     return X[index], y[index]

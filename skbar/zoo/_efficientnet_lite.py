@@ -101,9 +101,10 @@ class Block:
 def round_filters(filters, width):
     """Channels scaled by ``width`` and rounded to a multiple of 8, never down by >10%."""
     scaled = filters * width
-    rounded = max(_DEPTH_DIVISOR, int(scaled + _DEPTH_DIVISOR / 2) // _DEPTH_DIVISOR * _DEPTH_DIVISOR)
+    divisor = _DEPTH_DIVISOR
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     if rounded < 0.9 * scaled:
-        rounded += _DEPTH_DIVISOR
+        rounded += divisor
     return int(rounded)
 
 
@@ -164,17 +165,20 @@ class _GraphBuilder:
 
     def weight(self, key, shape):
         if key not in self.state_dict:
-            raise ValueError(f"The weights have no {key!r}; not an EfficientNet-Lite state dict?")
+            raise ValueError(
+                f"The weights have no {key!r}; not an EfficientNet-Lite state dict?")
         value = np.asarray(self.state_dict[key])
         if value.shape != tuple(shape):
-            raise ValueError(f"{key} has shape {value.shape}, the architecture expects {tuple(shape)}.")
+            raise ValueError(
+                f"{key} has shape {value.shape}, the architecture expects {tuple(shape)}.")
         self.used.add(key)
         return value.astype(np.float64)
 
     def constant(self, name, value):
         from onnx import numpy_helper
 
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        array = np.asarray(value, dtype=np.float32)
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def node(self, op, inputs, output, **attributes):
@@ -210,7 +214,8 @@ class _GraphBuilder:
     def check_all_used(self):
         unused = sorted(set(self.state_dict) - self.used)
         if unused:
-            raise ValueError(f"The weights hold entries this architecture does not use: {unused[:5]}.")
+            raise ValueError(
+                f"The weights hold entries this architecture does not use: {unused[:5]}.")
 
 
 def build_model(state_dict, variant, weights_name=""):

@@ -115,6 +115,9 @@ def _write_atomically(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file owner-only; a cache folder shared through $SKBAR_CACHE
+        # should be readable by the others who use it.
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -48,7 +48,18 @@ _STORAGE_DTYPES = {
 }
 
 
-class _StorageType:
+class _StandIn:
+    """Base of the objects the unpickler builds in place of torch's.
+
+    Pickle's BUILD opcode would otherwise let a file overwrite their attributes (a dtype,
+    a size) after they were checked; none of them has state to restore.
+    """
+
+    def __setstate__(self, state):
+        raise pickle.UnpicklingError(f"Refusing to set the state of a {type(self).__name__}.")
+
+
+class _StorageType(_StandIn):
     """Stands in for ``torch.FloatStorage`` and friends: only the element type matters."""
 
     def __init__(self, name):
@@ -56,7 +67,7 @@ class _StorageType:
         self.dtype = np.dtype(_STORAGE_DTYPES[name])
 
 
-class _Storage:
+class _Storage(_StandIn):
     """A storage announced by the pickle; its bytes arrive after the pickle ends."""
 
     def __init__(self, dtype, numel):
@@ -65,7 +76,7 @@ class _Storage:
         self.data = None
 
 
-class _StorageView:
+class _StorageView(_StandIn):
     """A slice ``[offset, offset + numel)`` of a root storage (rare in state dicts)."""
 
     def __init__(self, root, offset, numel):
@@ -74,7 +85,7 @@ class _StorageView:
         self.numel = numel
 
 
-class _TensorRef:
+class _TensorRef(_StandIn):
     """What ``_rebuild_tensor_v2`` returns: a strided view, materialised later."""
 
     def __init__(self, storage, offset, size, stride):
@@ -91,16 +102,12 @@ class _TensorRef:
             storage = storage.root
         else:
             limit = storage.numel
-        if any(s < 0 for s in self.size) or any(s < 0 for s in self.stride):
-            raise ValueError(f"Negative size or stride in tensor {self.size}/{self.stride}.")
-        if len(self.size) != len(self.stride):
-            raise ValueError("Tensor size and stride differ in length.")
-        # as_strided reads whatever memory the strides point at: check the last element
-        # reached lies inside the storage before trusting numbers from the file.
         if 0 in self.size:
             return np.empty(self.size, dtype=storage.dtype.newbyteorder("="))
+        # as_strided reads whatever memory the strides point at: check the last element
+        # reached lies inside the storage before trusting numbers from the file.
         last = offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-        if offset < 0 or last >= limit:
+        if last >= limit:
             raise ValueError("Tensor view reaches outside its storage; corrupt file?")
         base = storage.data
         itemsize = base.itemsize
@@ -111,11 +118,22 @@ class _TensorRef:
         return np.array(view, dtype=base.dtype.newbyteorder("="))
 
 
+def _non_negative_ints(values, what):
+    if not (isinstance(values, tuple) and all(isinstance(v, int) and v >= 0 for v in values)):
+        raise pickle.UnpicklingError(f"Bad tensor {what} {values!r}.")
+    return values
+
+
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
                        backward_hooks=None, metadata=None):
+    """Stands in for ``torch._utils._rebuild_tensor_v2``; checks what it is handed."""
     if not isinstance(storage, (_Storage, _StorageView)):
         raise pickle.UnpicklingError("_rebuild_tensor_v2 expects a storage.")
-    return _TensorRef(storage, int(storage_offset), size, stride)
+    (storage_offset,) = _non_negative_ints((storage_offset,), "offset")
+    size, stride = _non_negative_ints(size, "size"), _non_negative_ints(stride, "stride")
+    if len(size) != len(stride):
+        raise pickle.UnpicklingError("Tensor size and stride differ in length.")
+    return _TensorRef(storage, storage_offset, size, stride)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -154,8 +172,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
             storage = self.storages[key] = _Storage(dtype, numel)
         if view_metadata is None:
             return storage
-        _view_key, offset, view_numel = view_metadata
-        if offset < 0 or view_numel < 0 or offset + view_numel > storage.numel:
+        if not (isinstance(view_metadata, tuple) and len(view_metadata) == 3):
+            raise pickle.UnpicklingError(f"Bad storage view {view_metadata!r}.")
+        offset, view_numel = _non_negative_ints(view_metadata[1:], "storage view")
+        if offset + view_numel > storage.numel:
             raise pickle.UnpicklingError("Storage view reaches outside its storage.")
         return _StorageView(storage, offset, view_numel)
 
@@ -165,19 +185,6 @@ class _PlainUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         raise pickle.UnpicklingError(f"Unexpected global {module}.{name} in the file header.")
-
-
-def _materialise(obj):
-    """Replace every tensor reference inside dicts, lists and tuples by its array."""
-    if isinstance(obj, _TensorRef):
-        return obj.to_numpy()
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            obj[key] = _materialise(value)
-        return obj
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_materialise(v) for v in obj)
-    return obj
 
 
 def load_legacy_state_dict(path):
@@ -198,7 +205,7 @@ def load_legacy_state_dict(path):
     ------
     ValueError
         If the file is not a legacy torch file, is truncated, or holds anything other
-        than plain tensors in (nested) dicts, lists and tuples.
+        than a dict of names to tensors.
     pickle.UnpicklingError
         If the file names a Python object outside the short allow-list.
     """
@@ -214,7 +221,10 @@ def load_legacy_state_dict(path):
     byte_order = "<" if sys_info.get("little_endian", True) else ">"
 
     unpickler = _RestrictedUnpickler(stream, byte_order)
-    result = unpickler.load()
+    tensors = unpickler.load()
+    if not isinstance(tensors, dict) or not all(
+            isinstance(k, str) and isinstance(v, _TensorRef) for k, v in tensors.items()):
+        raise ValueError(f"{path} does not hold a state dict (a dict of names to tensors).")
     keys = _PlainUnpickler(stream).load()
     if not isinstance(keys, list):
         raise ValueError(f"{path}: expected the list of storage keys after the pickle.")
@@ -237,4 +247,4 @@ def load_legacy_state_dict(path):
     missing = [k for k, s in unpickler.storages.items() if s.data is None]
     if missing:
         raise ValueError(f"{path}: no bytes for storages {missing[:3]}; corrupt file?")
-    return _materialise(result)
+    return collections.OrderedDict((key, ref.to_numpy()) for key, ref in tensors.items())

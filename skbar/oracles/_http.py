@@ -1,0 +1,644 @@
+"""An oracle behind an Open Inference Protocol (v2) REST endpoint: KServe, Triton,
+Seldon MLServer, or any paid prediction API that speaks it.
+
+Queries to such an oracle cost money and fail in the ways networks fail, so this
+client batches, runs a few requests at once, keeps to a rate limit, retries what is
+worth retrying, and asks the budget (``charge``) before every single attempt.
+"""
+
+import copy
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import numpy as np
+
+from ._base import OracleError
+from ._canvas import CanvasAdapter, canvas_shape_from_model, resolve_layout
+from ._http_v2 import decode_response, encode_request, numpy_dtype, parse_metadata
+from ._responses import ScoreVectorResponse
+
+logger = logging.getLogger("skbar.oracles.http")
+
+DEFAULT_BATCH_SIZE = 32
+
+# 501 Not Implemented and 505 HTTP Version Not Supported will not change on a retry;
+# every other 5xx, and 429 Too Many Requests, may.
+_PERMANENT_5XX = (501, 505)
+
+
+def _retryable(status):
+    return status == 429 or (500 <= status < 600 and status not in _PERMANENT_5XX)
+
+
+class _Secret:
+    """A credential that repr, str, pickle and logs never show.
+
+    Pickling keeps the wrapper and drops the value (``__reduce__``), whoever pickles
+    it; copying within the process keeps the value, so a cloned oracle still works.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value=None):
+        self._value = value
+
+    def get(self):
+        return self._value
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __repr__(self):
+        return "'***'" if self._value else "None"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_Secret, ())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _Cancelled(Exception):
+    """Another batch of the same call failed: stop without sending anything more."""
+
+
+class TokenBucket:
+    """A client-side rate limit: at most ``rate`` requests a second, shared by threads.
+
+    The bucket holds at most one token, so requests start at least ``1 / rate``
+    seconds apart: no window of any length sees more than its share. A server's
+    ``Retry-After`` pauses every thread of the oracle (:meth:`pause`), not only the
+    one that was told.
+
+    Parameters
+    ----------
+    rate : float or None
+        Requests per second; None for no limit (pauses still apply).
+    """
+
+    def __init__(self, rate=None, clock=time.monotonic):
+        self.rate = None if rate is None else float(rate)
+        self._clock = clock
+        self._tokens = 1.0
+        self._last = clock()
+        self._not_before = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, stop):
+        """Wait for a token, or raise :class:`_Cancelled` as soon as ``stop`` is set."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                if self.rate is not None:
+                    self._tokens = min(1.0, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                wait_s = max(0.0, self._not_before - now)
+                if wait_s == 0.0 and (self.rate is None or self._tokens >= 1.0):
+                    if self.rate is not None:
+                        self._tokens -= 1.0
+                    return
+                if self.rate is not None and self._tokens < 1.0:
+                    wait_s = max(wait_s, (1.0 - self._tokens) / self.rate)
+            if stop.wait(wait_s):
+                raise _Cancelled()
+
+    def pause(self, seconds):
+        """Let no request start for ``seconds`` from now."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns None when the header is absent or unreadable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _public_url(url):
+    """The URL without user info, query or fragment: what may be shown or logged."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class HttpOracle:
+    """A black-box image classifier behind an Open Inference Protocol (v2) REST API.
+
+    Canvases are sent as the model's input tensor (``POST /v2/models/{name}/infer``)
+    and the answers turned into class scores. The model's input name, shape and
+    datatype are read from its metadata (``GET /v2/models/{name}``) on first use.
+
+    Every attempt to send images, retries included, is first charged to the budget
+    (see ``predict_proba``), so the budget holds whatever the network does.
+
+    Parameters
+    ----------
+    url : str
+        The server's base URL, e.g. ``"https://api.example.com"``.
+    model_name : str
+        The model's name on the server.
+    model_version : str, optional
+        A model version; the server's default when None.
+    api_key : str, optional
+        The API key. Never shown by ``repr``, never pickled, redacted from every
+        error message and log line. When None, it is read from ``api_key_env``.
+    api_key_env : str or None, default="SKBAR_API_KEY"
+        The environment variable holding the key, read when the connection opens
+        (also after unpickling, e.g. in a joblib worker).
+    auth_scheme : str or None, default="Bearer"
+        The key is sent as ``"{auth_scheme} {key}"``; as the bare key when None.
+    auth_header : str, default="Authorization"
+        The header carrying the key (``"x-api-key"`` for some APIs).
+    headers : dict, optional
+        Other headers sent with every request. Not secret: keys belong in ``api_key``.
+    layout : {"auto", "NCHW", "NHWC"}, default="auto"
+        The model's input layout; ``"auto"`` reads it off the metadata's input shape.
+    channel_order : {"RGB", "BGR"}, default="RGB"
+    scale : float, default=1.0
+        The ``[0, 1]`` canvas is multiplied by it first (e.g. 255).
+    mean, std : sequence of float, optional
+        Per-channel normalisation applied after scaling.
+    output : {"auto", "probabilities", "logits"}, default="auto"
+        How to read a full score vector; logits go through a softmax.
+    response : response adapter, optional
+        Turns the answer into scores: :class:`ScoreVectorResponse` (the full vector,
+        the default) or :class:`TopKResponse` for servers that answer only their top
+        labels.
+    max_batch_size : int, optional
+        Most images in one request: the server's limit. By default the model's fixed
+        batch size if its metadata has one, else 32.
+    max_concurrency : int, default=4
+        Most requests in flight at once.
+    rate_limit : float, optional
+        Most requests started per second, retries included.
+    timeout : float, default=30.0
+        Seconds to connect, to send, and to wait for an answer.
+    max_retries : int, default=5
+        Retries of a batch after connection errors, timeouts, HTTP 429 and 5xx.
+    backoff : float, default=0.5
+        The first retry waits about this long (with jitter: 0.5x to 1.5x), each next
+        one twice as long.
+    max_backoff : float, default=60.0
+        The longest wait before a retry. A server asking (``Retry-After``) for a
+        longer wait gets an :class:`OracleError` instead of more requests.
+    binary : bool, default=False
+        Send and receive tensors with the binary tensor extension (smaller and faster
+        than JSON) instead of JSON lists.
+    input_shape : tuple of int, optional
+        The canvas ``(H, W, C)``, needed only when the model's spatial size is dynamic.
+    input_name : str, optional
+        The model's input name. With ``input_shape`` and an explicit ``layout`` it
+        spares the metadata request, for APIs that do not expose metadata (the input
+        is then sent as FP32).
+    verify : bool or str, default=True
+        TLS certificate verification, or a CA bundle path.
+
+    Attributes
+    ----------
+    input_shape : tuple of int
+        The canvas shape ``(H, W, C)``.
+    n_classes : int or None
+        Number of source classes K.
+    n_images_sent : int
+        Images in every inference request that may have reached the server, failed
+        ones included. Attempts refused at connection time are charged to the budget
+        but not counted here: they provably cost nothing.
+    n_requests : int
+        Inference requests that may have reached the server.
+    n_retries : int
+        Attempts that repeated a failed one.
+
+    See Also
+    --------
+    OnnxOracle : the same model run in-process.
+    TopKResponse : for servers that answer their top labels only.
+
+    Notes
+    -----
+    Retried: connection errors, timeouts, HTTP 429 and 5xx (except 501 and 505),
+    after ``Retry-After`` when the server sends one, else after an exponential
+    backoff with jitter. Not retried, an :class:`OracleError` at once: other 4xx
+    (naming the status and the server's error text), and answers that are not valid
+    v2 JSON or have the wrong shape, since sending the same images again would be
+    paid again and most likely answered the same.
+
+    The HTTP connection pool opens on first use and is left out of pickles and
+    copies, so the oracle clones, pickles and travels to joblib workers. The key
+    travels in copies made in the same process (``sklearn.base.clone``), never in
+    pickles: in worker processes it comes from ``api_key_env``.
+
+    Examples
+    --------
+    >>> from skbar.oracles import HttpOracle  # doctest: +SKIP
+    >>> oracle = HttpOracle("http://127.0.0.1:8080", "resnet", scale=255,
+    ...                     max_batch_size=16, rate_limit=5)  # doctest: +SKIP
+    >>> oracle.predict_proba(canvases).shape  # doctest: +SKIP
+    (64, 1000)
+    """
+
+    charges_queries = True
+
+    def __init__(self, url, model_name, *, model_version=None, api_key=None,
+                 api_key_env="SKBAR_API_KEY", auth_scheme="Bearer", auth_header="Authorization",
+                 headers=None, layout="auto", channel_order="RGB", scale=1.0, mean=None,
+                 std=None, output="auto", response=None, max_batch_size=None,
+                 max_concurrency=4, rate_limit=None, timeout=30.0, max_retries=5,
+                 backoff=0.5, max_backoff=60.0, binary=False, input_shape=None,
+                 input_name=None, verify=True):
+        self.url = str(url).rstrip("/")
+        self.model_name = model_name
+        self.model_version = model_version
+        self._api_key = api_key if isinstance(api_key, _Secret) else _Secret(api_key)
+        self.api_key_env = api_key_env
+        self.auth_scheme = auth_scheme
+        self.auth_header = auth_header
+        self.headers = dict(headers or {})
+        self.layout = layout
+        self.channel_order = channel_order
+        self.scale = scale
+        self.mean = mean
+        self.std = std
+        self.output = output
+        self.response = response
+        self.max_batch_size = max_batch_size
+        self.max_concurrency = max_concurrency
+        self.rate_limit = rate_limit
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.binary = binary
+        self._input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        self.input_name = input_name
+        self.verify = verify
+        self.n_images_sent = 0
+        self.n_requests = 0
+        self.n_retries = 0
+        self._meta = None
+        self._reset_transient()
+        self._validate()
+
+    def _validate(self):
+        if urlsplit(self.url).scheme not in ("http", "https"):
+            raise ValueError(f"url must start with http:// or https://, got "
+                             f"{_public_url(self.url)!r}.")
+        for name, low in (("max_concurrency", 1), ("max_retries", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if self.max_batch_size is not None and (
+                not isinstance(self.max_batch_size, (int, np.integer)) or self.max_batch_size < 1):
+            raise ValueError(f"max_batch_size must be a positive integer or None, got "
+                             f"{self.max_batch_size!r}.")
+        for name in ("timeout", "rate_limit"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value!r}.")
+        if not (self.backoff >= 0 and self.max_backoff >= 0):
+            raise ValueError("backoff and max_backoff must be non-negative.")
+
+    # ------------------------------------------------------------------ state
+    # The connection pool, the locks and the rate limiter belong to one process and
+    # one object: never pickled, never copied; each copy opens its own on first use.
+    _TRANSIENT = ("_client", "_pid", "_lock", "_bucket", "_rng")
+
+    def _reset_transient(self):
+        self._client = None
+        self._pid = None
+        self._lock = threading.Lock()
+        self._bucket = None
+        self._rng = random.Random()
+
+    def __getstate__(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
+        state["_api_key"] = _Secret()  # re-read from api_key_env after unpickling
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_transient()
+
+    def __deepcopy__(self, memo):
+        new = self.__class__.__new__(self.__class__)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k not in self._TRANSIENT:
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        new._reset_transient()
+        return new
+
+    def close(self):
+        """Close the connection pool (it reopens on next use)."""
+        client, self._client = self._client, None
+        if client is not None and self._pid == os.getpid():
+            client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        extra = f", model_version={self.model_version!r}" if self.model_version else ""
+        extra += ", binary=True" if self.binary else ""
+        return f"HttpOracle({_public_url(self.url)!r}, {self.model_name!r}{extra})"
+
+    @property
+    def api_key(self):
+        """The key given, masked: its repr is ``'***'``; it never pickles."""
+        return self._api_key
+
+    # --------------------------------------------------------------- plumbing
+    def _key(self):
+        key = self._api_key.get()
+        if not key and self.api_key_env:
+            key = os.environ.get(self.api_key_env) or None
+        return key
+
+    def _redact(self, text):
+        key = self._key()
+        text = str(text)
+        return text.replace(key, "***") if key else text
+
+    def _model_path(self):
+        path = f"/v2/models/{quote(str(self.model_name), safe='')}"
+        if self.model_version:
+            path += f"/versions/{quote(str(self.model_version), safe='')}"
+        return path
+
+    def _http(self):
+        # A forked child must not share its parent's sockets: reopen on a new pid.
+        if self._client is None or self._pid != os.getpid():
+            try:
+                import httpx
+            except ImportError:
+                raise ImportError("HttpOracle needs the httpx package: "
+                                  "pip install 'skbar[http]' (or pip install httpx).") from None
+
+            headers = {"User-Agent": "skbar", **self.headers}
+            key = self._key()
+            if key:
+                headers[self.auth_header] = f"{self.auth_scheme} {key}" if self.auth_scheme else key
+            n = int(self.max_concurrency)
+            self._client = httpx.Client(
+                base_url=self.url, headers=headers, verify=self.verify,
+                timeout=httpx.Timeout(self.timeout),
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            )
+            self._pid = os.getpid()
+        if self._bucket is None:
+            self._bucket = TokenBucket(self.rate_limit)
+        return self._client
+
+    def _prepare(self):
+        """Read the model metadata once and set up the canvas and response adapters."""
+        if self._meta is not None:
+            return self._meta
+        if self.input_name is not None and self._input_shape is not None and self.layout != "auto":
+            meta = {"input_name": self.input_name, "input_shape": None,
+                    "input_datatype": "FP32", "outputs": []}
+        else:
+            answer = self._request("GET", self._model_path(), threading.Event())
+            if answer.status_code != 200:
+                raise OracleError(self._status_message(answer, "the model metadata"))
+            try:
+                meta = parse_metadata(answer.content, self.model_name)
+            except OracleError as exc:
+                raise OracleError(self._redact(f"{self.url_public}: {exc}")) from None
+            if self.input_name is not None:
+                meta["input_name"] = self.input_name
+        shape = meta["input_shape"]
+        layout = resolve_layout(self.layout, shape)
+        dtype = numpy_dtype(meta["input_datatype"])
+        if dtype.kind not in "fiu":
+            raise OracleError(f"The model takes {meta['input_datatype']} input, not images.")
+        meta["adapter"] = CanvasAdapter(layout, self.channel_order, self.scale, self.mean,
+                                        self.std, self.output, dtype.newbyteorder("="))
+        meta["response"] = self.response if self.response is not None else ScoreVectorResponse()
+        if self._input_shape is None and shape is not None:
+            self._input_shape = canvas_shape_from_model(shape, layout)
+        meta["n_classes"] = meta["response"].n_classes(meta["outputs"])
+        fixed = shape[0] if shape else None
+        batch = self.max_batch_size or fixed or DEFAULT_BATCH_SIZE
+        meta["batch_size"] = int(min(batch, fixed) if fixed else batch)
+        self._meta = meta
+        return meta
+
+    @property
+    def input_shape(self):
+        if self._input_shape is None:
+            self._prepare()
+        return self._input_shape
+
+    @property
+    def n_classes(self):
+        return self._prepare()["n_classes"]
+
+    # ------------------------------------------------------------- the calls
+    def predict_proba(self, canvases, charge=None):
+        """Class scores ``(n, K)`` for canvases ``(n, H, W, C)`` in ``[0, 1]``.
+
+        Parameters
+        ----------
+        canvases : array-like of shape (n, H, W, C)
+        charge : callable, optional
+            ``charge(n_images)`` is called before every attempt to send ``n_images``
+            (retries included) and raises :class:`BudgetExhausted` rather than let
+            the attempt pass the budget; the error propagates and nothing more is
+            sent. When None, images are only counted (``n_images_sent``).
+
+        Returns
+        -------
+        ndarray of shape (n, K)
+            Non-negative scores; :func:`call_oracle` normalises the rows.
+
+        Raises
+        ------
+        OracleError
+            On a 4xx other than 429, a malformed or wrong-shaped answer, or when the
+            retries are spent.
+        BudgetExhausted
+            From ``charge``.
+        """
+        canvases = np.asarray(canvases, dtype=np.float32)
+        if canvases.ndim != 4:
+            raise ValueError(f"canvases must be (n, H, W, C), got shape {canvases.shape}.")
+        meta = self._prepare()
+        if self._input_shape is not None and canvases.shape[1:] != self._input_shape:
+            # Refused here rather than by the server, after the images were paid for.
+            raise ValueError(f"canvases of shape {canvases.shape[1:]} do not fit the model's "
+                             f"input {self._input_shape}.")
+        self._http()
+        n = canvases.shape[0]
+        if n == 0:
+            return np.zeros((0, meta["n_classes"] or 0))
+        size = meta["batch_size"]
+        batches = [canvases[i:i + size] for i in range(0, n, size)]
+        stop = threading.Event()
+        workers = min(int(self.max_concurrency), len(batches))
+        if workers == 1:
+            chunks = [self._infer_batch(b, charge, stop) for b in batches]
+        else:
+            chunks = self._run_concurrently(batches, charge, stop, workers)
+        return np.concatenate(chunks, axis=0)
+
+    __call__ = predict_proba
+
+    def _run_concurrently(self, batches, charge, stop, workers):
+        with ThreadPoolExecutor(workers, thread_name_prefix="skbar-http") as pool:
+            futures = [pool.submit(self._infer_batch, b, charge, stop) for b in batches]
+            _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f.done() and f.exception() is not None]
+            if failed:
+                # Stop the other batches before they charge or send anything more;
+                # requests already on the wire finish (they are paid for already).
+                stop.set()
+                for f in pending:
+                    f.cancel()
+                wait(futures)
+                errors = [f.exception() for f in futures
+                          if not f.cancelled() and f.exception() is not None]
+                raise next(e for e in errors if not isinstance(e, _Cancelled))
+            return [f.result() for f in futures]
+
+    def _infer_batch(self, canvases, charge, stop):
+        meta = self._meta
+        x = meta["adapter"].to_model(canvases)
+        n = x.shape[0]
+        outputs = meta["response"].requested_outputs(meta["outputs"], self.binary)
+        body, headers = encode_request(meta["input_name"], x, self.binary, outputs)
+        answer = self._request("POST", self._model_path() + "/infer", stop,
+                               content=body, headers=headers, charge=charge, n_images=n)
+        if answer.status_code != 200:
+            raise OracleError(self._status_message(answer, f"a batch of {n} images"))
+        try:
+            tensors = decode_response(answer.content, answer.headers, n)
+            scores = meta["response"].to_scores(tensors, meta["adapter"])
+        except OracleError as exc:
+            raise OracleError(self._redact(f"{self.url_public}: {exc}")) from None
+        return np.asarray(scores, dtype=np.float64)
+
+    @property
+    def url_public(self):
+        return _public_url(self.url)
+
+    def _request(self, method, path, stop, *, charge=None, n_images=0, **kwargs):
+        """Send one request, retrying what is worth retrying; charge inference attempts.
+
+        Returns the first answer that is neither retryable nor a transport failure
+        (a 2xx or a permanent 4xx/5xx, for the caller to judge).
+        """
+        import httpx
+
+        client = self._http()
+        failure = None
+        for attempt in range(int(self.max_retries) + 1):
+            if stop.is_set():
+                raise _Cancelled()
+            self._bucket.acquire(stop)
+            with self._lock:
+                # Under the lock: the budget is checked and spent by one thread at a time.
+                if stop.is_set():
+                    raise _Cancelled()
+                if charge is not None and n_images:
+                    charge(n_images)
+                if attempt:
+                    self.n_retries += 1
+            retry_after = None
+            try:
+                answer = client.request(method, path, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Refused before a byte was sent: retry, nothing reached the server.
+                failure = f"{type(exc).__name__}: {exc}"
+            except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.LocalProtocolError) as exc:
+                # Wrong on our side or the proxy's: a retry would fail the same way.
+                raise OracleError(self._redact(
+                    f"Cannot reach {self.url_public}: {type(exc).__name__}: {exc}")) from None
+            except httpx.TransportError as exc:
+                # Timeouts and broken connections: the images may have arrived.
+                self._count_sent(n_images)
+                failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            except httpx.RequestError as exc:
+                # An answer came but could not be read (bad encoding, redirect loop).
+                self._count_sent(n_images)
+                raise OracleError(self._redact(
+                    f"{self.url_public}{path}: unreadable answer: {type(exc).__name__}: "
+                    f"{exc}")) from None
+            else:
+                self._count_sent(n_images)
+                if not _retryable(answer.status_code):
+                    return answer
+                failure = f"HTTP {answer.status_code} {self._error_text(answer)}"
+                retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+            if attempt == int(self.max_retries):
+                break
+            delay = min(self.max_backoff, self.backoff * 2 ** attempt)
+            delay *= 0.5 + self._rng.random()
+            if retry_after is not None:
+                if retry_after > self.max_backoff:
+                    raise OracleError(self._redact(
+                        f"{self.url_public} answered {failure} and asks to retry after "
+                        f"{retry_after:.0f} s, longer than max_backoff={self.max_backoff} s; "
+                        "giving up rather than wait."))
+                delay = max(delay, retry_after)
+                # A server that says "slow down" means it for every thread.
+                self._bucket.pause(retry_after)
+            logger.warning("%s %s: %s; retry %d of %d in %.2f s", method,
+                           self.url_public + path, self._redact(failure), attempt + 1,
+                           self.max_retries, delay)
+            if stop.wait(delay):
+                raise _Cancelled()
+        raise OracleError(self._redact(
+            f"{method} {self.url_public}{path} failed {int(self.max_retries) + 1} times; "
+            f"last: {failure}"))
+
+    def _count_sent(self, n_images):
+        if n_images:
+            with self._lock:
+                self.n_requests += 1
+                self.n_images_sent += int(n_images)
+
+    def _error_text(self, answer, limit=300):
+        """The server's own error message, from a v2 ``{"error": ...}`` body or as text."""
+        try:
+            text = answer.json().get("error") or answer.text
+        except (ValueError, AttributeError):
+            text = answer.text
+        text = " ".join(str(text).split())
+        text = text if len(text) <= limit else text[:limit] + "..."
+        return f"({answer.reason_phrase}): {text}" if text else f"({answer.reason_phrase})"
+
+    def _status_message(self, answer, what):
+        return self._redact(
+            f"{self.url_public} refused {what} for model {self.model_name!r}: "
+            f"HTTP {answer.status_code} {self._error_text(answer)}")

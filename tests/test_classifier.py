@@ -1,0 +1,226 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skbar import BlackBoxReprogrammingClassifier, OracleError
+from skbar.oracles import RandomNetworkOracle
+
+
+def _clf(oracle=None, **params):
+    params = {"m": 2, "optimizer": "adam", "random_state": 0, **params}
+    return BlackBoxReprogrammingClassifier(oracle or RandomNetworkOracle(), **params)
+
+
+def test_zeroth_order_training_learns_a_task_the_untrained_program_cannot(task):
+    X, y, X_test, y_test = task
+    untrained = _clf(mapping="random", max_iter=0).fit(X, y)
+    assert abs(untrained.score(X_test, y_test) - 0.5) <= 0.1
+
+    oracle = RandomNetworkOracle()
+    trained = _clf(oracle, mapping="random", q=20, batch_size=32, max_iter=400).fit(X, y)
+    accuracy = trained.score(X_test, y_test)
+    # A linear probe on this oracle's outputs reaches about 0.80 on this task.
+    assert accuracy >= 0.70, accuracy
+    # The count is what the oracle really received during fit: 400 steps of (q + 1) = 21
+    # minibatches of 32, and no query for a random mapping.
+    assert trained.n_queries_ == 400 * 21 * 32 == oracle.n_images - len(X_test)
+    assert np.mean(trained.loss_curve_[-20:]) < 0.8 * np.mean(trained.loss_curve_[:20])
+
+
+def test_frequency_mapping_queries_are_counted(task):
+    X, y, _, _ = task
+    oracle = RandomNetworkOracle()
+    clf = _clf(oracle, mapping="frequency", max_iter=3).fit(X, y)
+    assert clf.n_queries_ == len(X) + 3 * 11 * 16 == oracle.n_images
+    assert clf.label_map_.shape == (2, 2) and np.unique(clf.label_map_).size == 4
+
+
+@pytest.mark.parametrize("budget", [1000, 3719, 5000])
+def test_the_budget_is_never_exceeded(task, budget):
+    X, y, _, _ = task
+    oracle = RandomNetworkOracle()
+    clf = _clf(oracle, mapping="frequency", max_iter=10**6, max_queries=budget).fit(X, y)
+    assert clf.n_queries_ == oracle.n_images <= budget
+    # It stops only when one more step would not fit.
+    assert budget - clf.n_queries_ < 11 * 16
+    assert clf.stop_reason_ == "max_queries"
+
+
+def test_frequency_mapping_beyond_the_budget_is_refused_before_any_query(task):
+    X, y, _, _ = task
+    oracle = RandomNetworkOracle()
+    with pytest.raises(ValueError, match="max_queries=100"):
+        _clf(oracle, mapping="frequency", max_queries=100).fit(X, y)
+    assert oracle.n_images == 0
+
+
+def test_peak_batch_does_not_grow_with_q(task):
+    X, y, _, _ = task
+    for q in (2, 40):
+        oracle = RandomNetworkOracle()
+        _clf(oracle, mapping="random", q=q, max_iter=2, batch_size=8).fit(X, y)
+        assert oracle.largest_batch == 8
+
+
+def test_same_seed_same_program_bit_for_bit(task):
+    X, y, _, _ = task
+    a = _clf(max_iter=20, random_state=3).fit(X, y)
+    b = _clf(max_iter=20, random_state=3).fit(X, y)
+    c = _clf(max_iter=20, random_state=4).fit(X, y)
+    assert np.array_equal(a.program_, b.program_)
+    assert np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert not np.array_equal(a.program_, c.program_)
+
+
+def test_any_label_type_and_probabilities_sum_to_one(task):
+    X, y, X_test, _ = task
+    labels = np.array(["control", "ASD"])[y]
+    clf = _clf(max_iter=5).fit(X, labels)
+    assert set(clf.classes_) == {"ASD", "control"}
+    assert set(clf.predict(X_test)) <= {"ASD", "control"}
+    proba = clf.predict_proba(X_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(clf.decision_function(X_test),
+                               np.log(proba[:, 1]) - np.log(proba[:, 0]))
+
+
+def test_image_inputs_of_rank_3_and_4(task):
+    X, y, _, _ = task
+    images = X.reshape(-1, 4, 4)
+    clf = _clf(max_iter=2, embed_size=6).fit(images, y)
+    assert clf.reprogram(images[:3]).shape == (3, 8, 8, 1)
+    clf = _clf(RandomNetworkOracle(input_shape=(8, 8, 3)), max_iter=2).fit(images[..., None], y)
+    canvases = clf.reprogram(images[:1, :, :, None])
+    # Grey values are repeated over the canvas channels.
+    np.testing.assert_array_equal(canvases[0, 2:6, 2:6, 0], canvases[0, 2:6, 2:6, 2])
+
+
+# --------------------------------------------------------------- bad input
+
+def test_bad_inputs_get_errors_that_name_the_problem(task):
+    X, y, _, _ = task
+    with pytest.raises(ValueError, match="NaN"):
+        _clf().fit(np.where(np.eye(len(X), X.shape[1]) > 0, np.nan, X), y)
+    with pytest.raises(ValueError, match="infinity|inf"):
+        _clf().fit(np.where(np.eye(len(X), X.shape[1]) > 0, np.inf, X), y)
+    with pytest.raises(ValueError, match="rank 5|dim"):
+        _clf().fit(np.zeros((4, 2, 2, 2, 2)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="single class"):
+        _clf().fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="m <= 3"):
+        _clf(m=4).fit(X, y % 3 + (X[:, 0] > 0.5))  # 3 classes, K = 10
+    with pytest.raises(ValueError, match="input_shape"):
+        _clf(lambda canvases: np.ones((len(canvases), 4))).fit(X, y)
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda c: np.ones((len(c), 4, 1)), "shape"),
+    (lambda c: np.ones((len(c) + 1, 4)), "shape"),
+    (lambda c: np.full((len(c), 4), np.nan), "NaN"),
+    (lambda c: -np.ones((len(c), 4)), "negative"),
+    (lambda c: 1 / 0, "ZeroDivisionError"),
+])
+def test_misbehaving_oracles_get_clear_errors(task, answer, message):
+    X, y, _, _ = task
+    clf = _clf(answer, input_shape=(8, 8, 1), mapping="random", max_iter=3)
+    with pytest.raises(OracleError, match=message):
+        clf.fit(X, y)
+
+
+# ------------------------------------------------- nothing paid for is lost
+
+class FlakyOracle(RandomNetworkOracle):
+    """Fails once, after a set number of images."""
+
+    def __init__(self, fail_after, error=ConnectionError):
+        super().__init__()
+        self.fail_after, self.error = fail_after, error
+
+    def predict_proba(self, canvases):
+        if self.fail_after is not None and self.n_images >= self.fail_after:
+            self.fail_after = None
+            self.n_images += len(canvases)  # received, then lost: a provider bills them
+            raise self.error("model server went away")
+        return super().predict_proba(canvases)
+
+
+def test_a_failed_fit_keeps_what_it_learned_and_warm_start_continues(task, tmp_path):
+    X, y, X_test, y_test = task
+    oracle = FlakyOracle(fail_after=176 * 25)
+    clf = _clf(oracle, mapping="random", max_iter=60, warm_start=True,
+               checkpoint=tmp_path / "fit.npz", checkpoint_every=5)
+    with pytest.raises(OracleError, match="kept on the estimator.*warm_start=True"):
+        clf.fit(X, y)
+    # 25 whole steps, and the first minibatch of the step that failed.
+    assert clf.n_iter_ == 25 and clf.n_queries_ == oracle.n_images == 176 * 25 + 16
+    assert clf.stop_reason_ == "oracle_error"
+    learned = clf.program_.copy()
+    assert np.abs(learned).sum() > 0
+    clf.predict(X_test)  # usable as it is
+
+    clf.fit(X, y)  # the server is back: continue, without repeating the 25 steps paid for
+    assert clf.n_iter_ == 85 and clf.n_queries_ == oracle.n_images - len(X_test) == 176 * 85 + 16
+
+    # The checkpoint holds the same state; a new estimator resumes from the file.
+    fresh = _clf(oracle, mapping="random", max_iter=0, warm_start=True,
+                 checkpoint=tmp_path / "fit.npz").fit(X, y)
+    assert fresh.n_iter_ == 85 and np.array_equal(fresh.program_, clf.program_)
+
+
+def test_resuming_gives_the_same_program_as_an_uninterrupted_fit(task, tmp_path):
+    X, y, _, _ = task
+    straight = _clf(mapping="random", max_iter=30).fit(X, y)
+    first = _clf(mapping="random", max_iter=12, checkpoint=tmp_path / "a.npz").fit(X, y)
+    resumed = _clf(mapping="random", max_iter=18, warm_start=True,
+                   checkpoint=tmp_path / "a.npz").fit(X, y)
+    assert first.n_iter_ == 12 and resumed.n_iter_ == 30
+    np.testing.assert_array_equal(resumed.program_, straight.program_)
+    assert resumed.n_queries_ == straight.n_queries_
+
+
+def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
+    X, y, _, _ = task
+
+    def interrupt(estimator, info):
+        if info["n_iter"] == 7:
+            raise KeyboardInterrupt
+
+    clf = _clf(mapping="random", max_iter=50, callback=interrupt)
+    with pytest.warns(RuntimeWarning, match="interrupted after 7 steps"):
+        clf.fit(X, y)
+    assert clf.stop_reason_ == "interrupted" and clf.n_iter_ == 7
+    assert clf.n_queries_ == 7 * 176
+
+
+def test_callback_returning_true_stops_and_cost_is_reported(task):
+    X, y, _, _ = task
+    clf = _clf(mapping="random", max_iter=50, cost_per_1000=1.5,
+               callback=lambda est, info: info["n_iter"] >= 4).fit(X, y)
+    assert clf.n_iter_ == 4 and clf.stop_reason_ == "callback"
+    assert clf.cost_ == pytest.approx(4 * 176 * 1.5 / 1000)
+
+
+def test_warm_start_refuses_other_classes(task):
+    X, y, _, _ = task
+    clf = _clf(max_iter=2, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match="classes"):
+        clf.fit(X, y + 5)
+
+
+def test_clone_and_pickle_round_trip(task):
+    X, y, X_test, _ = task
+    clf = _clf(max_iter=5).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X_test), clf.predict_proba(X_test))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "program_") and fresh.get_params()["m"] == 2
+
+
+def test_no_warning_on_a_normal_fit(task):
+    X, y, _, _ = task
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _clf(max_iter=3).fit(X, y)
