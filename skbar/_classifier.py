@@ -392,7 +392,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """The target class with the highest mapped probability."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def reprogram(self, X):
         """The canvases the oracle sees for ``X``: each sample framed by the learned program.

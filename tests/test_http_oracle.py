@@ -26,6 +26,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skbar.losses import focal_loss
+from skbar.mapping import apply_label_map
 from skbar.oracles import (
     BudgetExhausted,
     OnnxOracle,
@@ -375,6 +377,23 @@ def test_charge_is_called_before_each_attempt_is_sent(server, reference):
     assert [(got - before, n) for got, n in seen] == [(0, 2), (2, 2), (4, 2)]
 
 
+def test_estimator_pays_for_exactly_what_the_server_received(server):
+    from skbar import BlackBoxReprogrammingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 8, 8, 3), dtype=np.float32)
+    y = np.repeat([0, 1], 12)
+    oracle = oracle_for(server, max_batch_size=16)
+    server.inject({"status": 503, "times": 2})
+    before = server.images_received()
+
+    clf = BlackBoxReprogrammingClassifier(oracle, q=2, m=2, batch_size=8, max_iter=5,
+                                          max_queries=150, random_state=0).fit(X, y)
+
+    assert clf.n_queries_ == server.images_received() - before <= 150
+    assert clf.predict(X).shape == (24,)
+
+
 # ------------------------------------------------------------- concurrency
 def test_concurrent_requests_overlap_and_respect_max_concurrency(server, reference):
     canvases, expected = reference
@@ -527,6 +546,11 @@ def test_top_k_rows_hold_exactly_the_labels_that_came_back(batch):
                 {k: v for k, v in best.items() if v > 0}
     normalised = call_oracle(lambda x: adapter.from_pairs(batch), np.zeros((len(batch), 1, 1, 3)))
     np.testing.assert_allclose(normalised.sum(axis=1), 1.0)
+    # The label mapping and the loss take such sparse rows: target classes whose source
+    # labels never came back get no NaN, no infinite loss.
+    proba = apply_label_map(normalised, np.arange(12).reshape(4, 3))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.isfinite(focal_loss(proba, np.zeros(len(batch), dtype=int)))
 
 
 def test_top_k_named_concepts_and_errors():

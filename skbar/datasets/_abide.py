@@ -6,6 +6,8 @@ region time series. This module reads the files as the ABIDE Preprocessed initia
 distributes them; nothing is downloaded.
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils import Bunch
 
@@ -224,8 +226,12 @@ def read_roi_timeseries(path, n_regions):
         first = fh.readline()
         fh.seek(0)
         try:
-            # comments="#": the header line, and any other comment line, is skipped.
-            ts = np.loadtxt(fh, comments="#", ndmin=2, dtype=np.float64)
+            with warnings.catch_warnings():
+                # An empty file is reported below, with its name, rather than as
+                # numpy's anonymous "input contained no data".
+                warnings.simplefilter("ignore", UserWarning)
+                # comments="#": the header line, and any other comment line, is skipped.
+                ts = np.loadtxt(fh, comments="#", ndmin=2, dtype=np.float64)
         except ValueError as exc:
             raise ValueError(
                 f"Cannot read {str(path)!r}: {exc}. Expected whitespace-separated numbers, "

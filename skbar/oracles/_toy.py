@@ -20,6 +20,9 @@ class RandomNetworkOracle:
     n_classes : int, default=10
         K, the number of source classes.
     random_state : int, default=0
+    record : bool, default=True
+        Keep the counters below. Off, the oracle has no state that a call changes (as
+        scikit-learn's common checks require of an estimator's parameters).
 
     Attributes
     ----------
@@ -29,7 +32,8 @@ class RandomNetworkOracle:
         The most canvases it was sent in one call.
     """
 
-    def __init__(self, input_shape=(8, 8, 1), n_hidden=64, n_classes=10, random_state=0):
+    def __init__(self, input_shape=(8, 8, 1), n_hidden=64, n_classes=10, random_state=0,
+                 record=True):
         rng = np.random.RandomState(random_state)
         self.input_shape = tuple(input_shape)
         self.n_classes = n_classes
@@ -38,6 +42,7 @@ class RandomNetworkOracle:
         # Centred on a grey canvas, so about half of the units are active at the start.
         self._bias = rng.randn(n_hidden) * 0.5 - 0.5 * self._hidden.sum(axis=0)
         self._out = rng.randn(n_hidden, n_classes) * 3 / np.sqrt(n_hidden)
+        self.record = record
         self.n_images = 0
         self.largest_batch = 0
 
@@ -46,7 +51,11 @@ class RandomNetworkOracle:
         if canvases.shape[1:] != self.input_shape:
             raise ValueError(f"expected canvases of shape (n,) + {self.input_shape}, "
                              f"got {canvases.shape}")
-        self.n_images += len(canvases)
-        self.largest_batch = max(self.largest_batch, len(canvases))
+        if self.record:
+            self.n_images += len(canvases)
+            self.largest_batch = max(self.largest_batch, len(canvases))
         hidden = np.maximum(canvases.reshape(len(canvases), -1) @ self._hidden + self._bias, 0)
         return softmax(hidden @ self._out)
+
+    def __repr__(self):
+        return f"RandomNetworkOracle(input_shape={self.input_shape}, n_classes={self.n_classes})"
