@@ -233,8 +233,10 @@ def read_roi_timeseries(path, n_regions):
                 # comments="#": the header line, and any other comment line, is skipped.
                 ts = np.loadtxt(fh, comments="#", ndmin=2, dtype=np.float64)
         except ValueError as exc:
+            # numpy's advice to pass `usecols` is about its API, not about this file.
+            reason = str(exc).split("; use `usecols`")[0]
             raise ValueError(
-                f"Cannot read {str(path)!r}: {exc}. Expected whitespace-separated numbers, "
+                f"Cannot read {str(path)!r}: {reason}. Expected whitespace-separated numbers, "
                 f"{n_regions} per line."
             ) from exc
     if ts.shape[0] < 2:

@@ -218,7 +218,7 @@ class _GraphBuilder:
                 f"The weights hold entries this architecture does not use: {unused[:5]}.")
 
 
-def build_model(state_dict, variant, weights_name=""):
+def build_model(state_dict, variant, weights_name="", resolution=None):
     """The ONNX model of ``variant`` with the weights of ``state_dict``.
 
     Parameters
@@ -228,12 +228,16 @@ def build_model(state_dict, variant, weights_name=""):
     variant : Variant or str
     weights_name : str, optional
         Recorded in the model's metadata, to tell where the weights came from.
+    resolution : int, optional
+        Input size ``R``; the variant's own when None. The network is convolutional up
+        to a global average pool, so any size runs the same weights; "same" padding is
+        computed for the size given. Smaller inputs are quicker and less accurate.
 
     Returns
     -------
     onnx.ModelProto
         Input ``"image"``: float32 ``(batch, 3, R, R)``, ImageNet-normalised RGB, with
-        ``R = variant.resolution``; output ``"logits"``: float32 ``(batch, 1000)``.
+        ``R = resolution``; output ``"logits"``: float32 ``(batch, 1000)``.
         Checked with ``onnx.checker.check_model``.
 
     Raises
@@ -250,7 +254,8 @@ def build_model(state_dict, variant, weights_name=""):
     g.constant("relu6.min", 0.0)
     g.constant("relu6.max", 6.0)
 
-    size = (variant.resolution, variant.resolution)
+    resolution = variant.resolution if resolution is None else int(resolution)
+    size = (resolution, resolution)
     x, size = g.conv_bn("image", "_conv_stem", "_bn0", 3, _STEM_CHANNELS, 3, 2, size)
     blocks = block_specs(variant)
     for i, block in enumerate(blocks):
@@ -280,7 +285,7 @@ def build_model(state_dict, variant, weights_name=""):
     graph = helper.make_graph(
         g.nodes, variant.name,
         [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                       ["batch", 3, variant.resolution, variant.resolution])],
+                                       ["batch", 3, resolution, resolution])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_classes])],
         initializer=g.initializers,
     )
@@ -294,6 +299,7 @@ def build_model(state_dict, variant, weights_name=""):
         "skbar.zoo.variant": variant.name,
         "skbar.zoo.format_version": str(FORMAT_VERSION),
         "skbar.zoo.weights": weights_name,
+        "skbar.zoo.resolution": str(resolution),
     })
     onnx.checker.check_model(model)
     return model
