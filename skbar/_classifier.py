@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._progress import progress_bar
 from .losses import cross_entropy, focal_loss
-from .mapping import apply_label_map, check_label_map, check_mapping_size, frequency_label_map, random_label_map
+from .mapping import (apply_label_map, apply_linear_map, check_label_map, check_mapping_size,
+                      fit_linear_map, frequency_label_map, random_label_map)
 from .optim import SGD, Adam, RandomDirectionEstimator
 from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from .program import Program, match_channels, resize_images, to_images
@@ -56,6 +57,16 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
         How source labels are assigned: those the target data already predicts most
         (costs one query per training sample), at random, or given explicitly.
+    output_mapping : {"average", "linear"}, default="average"
+        How source scores become target scores: the paper's multi-label average over
+        ``label_map_``, or a learned linear map (multinomial logistic regression on the
+        log source scores), fitted on the training data's outputs under the initial
+        program (one query per sample) and refitted every ``refit_every`` steps on the
+        outputs the search has already paid for.
+    output_C : float, default=0.1
+        Inverse L2 regularisation of the learned linear output mapping.
+    refit_every : int, default=20
+        Steps between refits of the learned output mapping.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
     gamma : float, default=2.0
@@ -110,6 +121,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
     label_map_ : ndarray of shape (n_classes, m)
         Source-class indices mapped to each target class.
+    output_coef_, output_intercept_ : ndarray or None
+        The learned linear output mapping, with ``output_mapping="linear"``.
     program_ : ndarray
         The trained ``W``, of shape ``program_shape + (C,)`` or the canvas shape.
     mask_ : ndarray of shape (H, W, C)
@@ -170,6 +183,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "q": [Interval(Integral, 1, None, closed="left")],
         "m": [Interval(Integral, 1, None, closed="left")],
         "mapping": [StrOptions({"frequency", "random"}), "array-like"],
+        "output_mapping": [StrOptions({"average", "linear"})],
+        "output_C": [Interval(Real, 0, None, closed="neither")],
+        "refit_every": [Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"focal", "ce"})],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -194,7 +210,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
-                 rescale=True, q=10, m=3, mapping="frequency", loss="focal", gamma=2.0,
+                 rescale=True, q=10, m=3, mapping="frequency", output_mapping="average",
+                 output_C=0.1, refit_every=20, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=False, program_shape=None,
                  optimizer="sgd", gradient="random", learning_rate=0.05, lr_decay=0.0,
                  batch_size=16, max_iter=100, max_queries=None, warm_start=False,
@@ -208,6 +225,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.q = q
         self.m = m
         self.mapping = mapping
+        self.output_mapping = output_mapping
+        self.output_C = output_C
+        self.refit_every = refit_every
         self.loss = loss
         self.gamma = gamma
         self.class_weight = class_weight
@@ -283,8 +303,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.n_queries_, self.n_iter_, self.loss_curve_ = 0, 0, []
             self.program_ = np.zeros(program.w_shape)
-            self.label_map_ = self._initial_label_map(counter, program, samples, y_encoded,
-                                                      classes.size, rng)
+            self._initial_mapping(counter, program, samples, y_encoded, classes.size, rng)
             self.n_queries_ = counter.n_queries
         self._optimizer, self._rng = optimizer, rng
 
@@ -296,6 +315,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         batch = min(self.batch_size, n)
         step_cost = estimator.n_evaluations() * batch
         w = self.program_
+        seen = []
         bar = progress_bar(self.max_queries, initial=counter.n_queries,
                            enabled=bool(self.verbose))
         self.stop_reason_ = "max_iter"
@@ -309,14 +329,19 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
                 def f(w_trial):
                     canvases = program.compose(program.frame(w_trial), batch_samples)
-                    proba = apply_label_map(counter(canvases), self.label_map_)
-                    return loss_fn(proba, batch_y)
+                    scores = counter(canvases)
+                    if w_trial is w:
+                        # Outputs at the current program: free data for the output mapping.
+                        seen.append((scores, batch_y))
+                    return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries
                 g, f_w = estimator.estimate(f, w, rng)
                 w = optimizer.step(w, g)
                 self.program_ = w
                 self.n_iter_ += 1
+                if self.output_mapping == "linear" and self.n_iter_ % self.refit_every == 0:
+                    self._refit_output_mapping(seen, n, y)
                 self.loss_curve_.append(f_w)
                 self.n_queries_ = counter.n_queries
                 bar.update(counter.n_queries - spent_before)
@@ -374,8 +399,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         program = Program(self.canvas_shape_, samples.shape[1:3], self.program_shape)
         frame = program.frame(self.program_)
         chunk = max(self.batch_size, 64)
-        proba = [apply_label_map(call_oracle(oracle, program.compose(frame, samples[i:i + chunk])),
-                                 self.label_map_)
+        proba = [self._map_scores(call_oracle(oracle, program.compose(frame, samples[i:i + chunk])))
                  for i in range(0, samples.shape[0], chunk)]
         return np.concatenate(proba, axis=0)
 
@@ -461,31 +485,72 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             return lambda proba, yb: focal_loss(proba, yb, self.gamma, weights)
         return lambda proba, yb: cross_entropy(proba, yb, weights)
 
-    def _initial_label_map(self, counter, program, samples, y, n_classes, rng):
-        """The label map, paying for the frequency mapping's queries through ``counter``."""
-        n_source = getattr(self._get_oracle(), "n_classes", None)
-        if isinstance(self.mapping, str) and self.mapping == "frequency":
+    def _initial_mapping(self, counter, program, samples, y, n_classes, rng):
+        """Set ``label_map_`` (and the learned output mapping), paying through ``counter``.
+
+        The frequency mapping and the learned output mapping both need the oracle's
+        scores on every training sample under the initial program: one query each,
+        made once and shared.
+        """
+        frequency = isinstance(self.mapping, str) and self.mapping == "frequency"
+        scores = None
+        if frequency or self.output_mapping == "linear":
             if not counter.can_afford(samples.shape[0]):
                 raise ValueError(
-                    f"mapping='frequency' queries every training sample once "
-                    f"({samples.shape[0]} queries) but max_queries={self.max_queries}; "
-                    "raise max_queries or use mapping='random'."
+                    f"mapping='frequency' and output_mapping='linear' query every training "
+                    f"sample once ({samples.shape[0]} queries) but max_queries="
+                    f"{self.max_queries}; raise max_queries, or use mapping='random' with "
+                    "output_mapping='average'."
                 )
             frame = program.frame(self.program_)
             chunk = max(self.batch_size, 64)
             scores = np.concatenate([counter(program.compose(frame, samples[i:i + chunk]))
                                      for i in range(0, samples.shape[0], chunk)])
-            self.n_source_classes_ = scores.shape[1]
-            return frequency_label_map(scores, y, n_classes, self.m)
-        if n_source is None:
-            # An oracle that does not say how many classes it has is asked once.
-            n_source = counter(program.compose(program.frame(self.program_), samples[:1])).shape[1]
+            n_source = scores.shape[1]
+        else:
+            n_source = getattr(self._get_oracle(), "n_classes", None)
+            if n_source is None:
+                # An oracle that does not say how many classes it has is asked once.
+                one = program.compose(program.frame(self.program_), samples[:1])
+                n_source = counter(one).shape[1]
         self.n_source_classes_ = int(n_source)
-        if isinstance(self.mapping, str):
-            return random_label_map(n_classes, self.n_source_classes_, self.m, rng)
-        label_map = check_label_map(self.mapping, n_classes, self.n_source_classes_)
-        check_mapping_size(n_classes, self.n_source_classes_, label_map.shape[1])
-        return label_map
+        if frequency:
+            self.label_map_ = frequency_label_map(scores, y, n_classes, self.m)
+        elif isinstance(self.mapping, str):
+            self.label_map_ = random_label_map(n_classes, self.n_source_classes_, self.m, rng)
+        else:
+            self.label_map_ = check_label_map(self.mapping, n_classes, self.n_source_classes_)
+            check_mapping_size(n_classes, self.n_source_classes_, self.label_map_.shape[1])
+        self.output_coef_ = self.output_intercept_ = None
+        if self.output_mapping == "linear":
+            self.output_coef_, self.output_intercept_ = fit_linear_map(
+                scores, y, n_classes, self.output_C)
+
+    def _map_scores(self, scores):
+        """Target-class probabilities from source scores, by the fitted output mapping."""
+        if self.output_coef_ is not None:
+            return apply_linear_map(scores, self.output_coef_, self.output_intercept_)
+        return apply_label_map(scores, self.label_map_)
+
+    def _refit_output_mapping(self, seen, n_samples, y):
+        """Refit the learned output mapping on the latest outputs the search paid for.
+
+        The outputs come from the minibatches at the current program of recent steps
+        (about one pass over the training data): no extra query.
+        """
+        total, recent = 0, []
+        for scores, labels in reversed(seen):
+            recent.append((scores, labels))
+            total += len(labels)
+            if total >= n_samples:
+                break
+        del seen[:-len(recent)]
+        labels = np.concatenate([lab for _, lab in recent])
+        if np.unique(labels).size < 2:
+            return
+        scores = np.concatenate([sc for sc, _ in recent])
+        self.output_coef_, self.output_intercept_ = fit_linear_map(
+            scores, labels, self.classes_.size, self.output_C)
 
     def _cost(self):
         if self.cost_per_1000 is None:
@@ -528,6 +593,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             "data_min": self.data_min_, "data_max": self.data_max_,
             "rng_keys": keys, "rng_pos": pos, "rng_has_gauss": has_gauss, "rng_cached": cached,
         }
+        if self.output_coef_ is not None:
+            state.update(output_coef=self.output_coef_, output_intercept=self.output_intercept_)
         state.update({f"optimizer_{k}": v for k, v in optimizer.get_state().items()})
         return state
 
@@ -539,6 +606,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             )
         self.program_ = np.array(state["program"], dtype=float)
         self.label_map_ = np.array(state["label_map"], dtype=np.intp)
+        self.output_coef_ = state.get("output_coef")
+        self.output_intercept_ = state.get("output_intercept")
         self.n_source_classes_ = int(state["n_source_classes"])
         self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])
         self.loss_curve_ = [float(v) for v in state["loss_curve"]]

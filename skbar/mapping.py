@@ -100,3 +100,44 @@ def apply_label_map(source_scores, label_map):
     target[zero] = 1.0 / n_classes
     total[zero] = 1.0
     return target / total
+
+
+def _log_scores(source_scores):
+    # Log-probabilities are the logits up to a per-row constant, which a softmax head
+    # ignores: the head reads the oracle's evidence, not its saturated probabilities.
+    return np.log(np.clip(source_scores, 1e-12, None))
+
+
+def fit_linear_map(source_scores, y, n_classes, C=0.1):
+    """A learned output mapping: multinomial logistic regression on log source scores.
+
+    The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
+    the "linear probe" of black-box transfer): each target class gets a weight for every
+    source class, fitted on outputs the fit has already paid for.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_classes, n_source)
+    intercept : ndarray of shape (n_classes,)
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    present = np.unique(y)
+    model = LogisticRegression(C=C, max_iter=500).fit(_log_scores(source_scores), y)
+    coef = np.zeros((n_classes, source_scores.shape[1]))
+    intercept = np.full(n_classes, -1e3)  # a class absent from the data is never predicted
+    if present.size == 2:
+        # scikit-learn keeps one row for two classes: the log-odds of the second.
+        coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
+        coef[present[0]], intercept[present[0]] = 0.0, 0.0
+    else:
+        coef[present], intercept[present] = model.coef_, model.intercept_
+    return coef, intercept
+
+
+def apply_linear_map(source_scores, coef, intercept):
+    """Target-class probabilities from a learned output mapping (rows sum to one)."""
+    z = _log_scores(source_scores) @ coef.T + intercept
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    return z / z.sum(axis=1, keepdims=True)

@@ -39,7 +39,12 @@ from skbar.oracles._http import HttpOracle, TokenBucket, parse_retry_after
 from skbar.oracles._http_v2 import decode_response, encode_request
 from skbar.oracles._responses import ScoreVectorResponse, TopKResponse
 
-httpx = pytest.importorskip("httpx")
+try:
+    import httpx
+except ImportError:  # the `http` extra; CI installs it, so there a skip would hide a gap
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("HttpOracle needs httpx: pip install 'skbar[http]'", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ROOT / "tests" / "servers" / "kserve_runtime.py"

@@ -111,7 +111,9 @@ class TopKResponse:
     The pairs may come as tuples ``(label, score)`` or as dicts with the keys these
     APIs use: ``label``, ``name``, ``id``, ``class`` or ``concept`` for the label and
     ``score``, ``value``, ``probability`` or ``confidence`` for the score. When the
-    same class comes back twice, its largest score is kept.
+    same class comes back twice, its largest score is kept. A classification-extension
+    entry ``"score:index:label"`` is matched by its label where ``classes`` holds names,
+    by its index where ``classes`` holds ids.
 
     Examples
     --------
