@@ -1,0 +1,102 @@
+"""The ``skbar`` command line: ``skbar demo`` reprograms the built-in model for digits."""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from .plotting import save_demo_figure
+
+
+def _demo(args):
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    from . import BlackBoxReprogrammingClassifier, zoo
+    from .oracles import call_oracle
+
+    started = time.perf_counter()
+    oracle = zoo.load(args.model, image_size=args.image_size)
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.5, stratify=y, random_state=args.seed)
+    print(f"Reprogramming {args.model} at {oracle.input_shape[0]}x{oracle.input_shape[1]} "
+          f"pixels (ImageNet, 1000 classes) for scikit-learn's digits: {len(X_train)} "
+          f"training and {len(X_test)} test images, a budget of {args.max_queries} queries.")
+
+    params = dict(sample_shape=(8, 8), embed_size=args.embed_size, q=args.q, m=args.m,
+                  program_shape=(args.program_size, args.program_size),
+                  output_mapping=args.output_mapping, optimizer="adam",
+                  learning_rate=args.learning_rate, antithetic=True,
+                  batch_size=args.batch_size, max_iter=10**9, random_state=args.seed)
+    clf = BlackBoxReprogrammingClassifier(oracle, max_queries=args.max_queries,
+                                          verbose=1, **params)
+    clf.fit(X_train, y_train)
+    fit_seconds = time.perf_counter() - started
+    reprogrammed = clf.score(X_test, y_test)
+
+    # The same model, mapping and embedding with the program left at its start.
+    untrained = BlackBoxReprogrammingClassifier(oracle, max_iter=0, **{
+        **params, "max_iter": 0})
+    untrained.fit(X_train, y_train)
+    mapping_alone = untrained.score(X_test, y_test)
+
+    # A linear probe: logistic regression on the black-box outputs, one query per sample.
+    def outputs(X_part):
+        canvases = untrained.reprogram(X_part)
+        return np.log(np.clip(call_oracle(oracle, canvases), 1e-12, None))
+
+    probe = LogisticRegression(C=0.1, max_iter=2000).fit(outputs(X_train), y_train)
+    probe_accuracy = probe.score(outputs(X_test), y_test)
+    pixels = LogisticRegression(max_iter=5000).fit(X_train / 16, y_train)
+    pixels_accuracy = pixels.score(X_test / 16, y_test)
+    wall = time.perf_counter() - started
+
+    rows = [
+        ("BAR, reprogrammed (this fit)", reprogrammed, clf.n_queries_),
+        ("same model, mapping alone (no program)", mapping_alone, untrained.n_queries_),
+        ("linear probe on black-box outputs", probe_accuracy, len(X_train)),
+        ("logistic regression on pixels (white-box data)", pixels_accuracy, 0),
+        ("chance", 1 / len(np.unique(y)), 0),
+    ]
+    print()
+    print(f"{'method':<50} {'test accuracy':>13} {'train queries':>14}")
+    for name, accuracy, queries in rows:
+        print(f"{name:<50} {accuracy:>13.3f} {queries:>14,d}")
+    print(f"\nqueries spent by the fit: {clf.n_queries_:,d} of {args.max_queries:,d}; "
+          f"stopped on {clf.stop_reason_}; fit {fit_seconds:.0f} s, all {wall:.0f} s.")
+    if args.output:
+        path = save_demo_figure(clf, X_test[:8], y_test[:8], args.output)
+        print(f"saved the learned program and reprogrammed inputs to {path}")
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="skbar", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="reprogram the built-in ImageNet model for handwritten digits")
+    demo.add_argument("--model", default="efficientnet-lite0")
+    demo.add_argument("--image-size", type=int, default=128,
+                      help="input resolution the model is run at (default: 128)")
+    demo.add_argument("--embed-size", type=int, default=96,
+                      help="pixels the 8x8 digit is resized to on the canvas (default: 96)")
+    demo.add_argument("--max-queries", type=int, default=30000)
+    demo.add_argument("--q", type=int, default=10)
+    demo.add_argument("--m", type=int, default=3)
+    demo.add_argument("--program-size", type=int, default=8)
+    demo.add_argument("--output-mapping", choices=["average", "linear"], default="linear")
+    demo.add_argument("--learning-rate", type=float, default=0.05)
+    demo.add_argument("--batch-size", type=int, default=32)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--output", default="skbar-demo.png",
+                      help="PNG of the program and reprogrammed inputs ('' for none)")
+    demo.set_defaults(run=_demo)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
