@@ -1,8 +1,14 @@
 """skbar: black-box adversarial reprogramming (BAR) as a scikit-learn estimator."""
 
 from ._classifier import BlackBoxReprogrammingClassifier
-from .oracles import BudgetExhausted, OnnxOracle, OracleError
+from .oracles import BudgetExhausted, HttpOracle, OnnxOracle, OracleError
 
 __version__ = "0.1.0"
 
-__all__ = ["BlackBoxReprogrammingClassifier", "BudgetExhausted", "OnnxOracle", "OracleError"]
+__all__ = [
+    "BlackBoxReprogrammingClassifier",
+    "BudgetExhausted",
+    "HttpOracle",
+    "OnnxOracle",
+    "OracleError",
+]

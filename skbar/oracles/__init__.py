@@ -2,16 +2,21 @@
 
 from ._base import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from ._canvas import CanvasAdapter, softmax
+from ._http import HttpOracle
 from ._onnx import OnnxOracle
+from ._responses import ScoreVectorResponse, TopKResponse
 from ._toy import RandomNetworkOracle
 
 __all__ = [
     "BudgetExhausted",
     "CanvasAdapter",
+    "HttpOracle",
     "OnnxOracle",
     "OracleError",
     "QueryCounter",
     "RandomNetworkOracle",
+    "ScoreVectorResponse",
+    "TopKResponse",
     "call_oracle",
     "oracle_input_shape",
     "softmax",
