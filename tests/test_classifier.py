@@ -224,3 +224,23 @@ def test_no_warning_on_a_normal_fit(task):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _clf(max_iter=3).fit(X, y)
+
+
+def test_learned_output_mapping_starts_as_a_linear_probe_and_costs_no_extra_queries(task):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, X_test, y_test = task
+    oracle = RandomNetworkOracle(record=False)
+    start = _clf(oracle, output_mapping="linear", mapping="random", max_iter=0).fit(X, y)
+    assert start.n_queries_ == len(X)  # one query per training sample, nothing more
+    features = np.log(oracle.predict_proba(start.reprogram(X)))
+    probe = LogisticRegression(C=0.1, max_iter=500).fit(features, y)
+    test_features = np.log(oracle.predict_proba(start.reprogram(X_test)))
+    np.testing.assert_allclose(start.predict_proba(X_test)[:, 1],
+                               probe.predict_proba(test_features)[:, 1], rtol=1e-6)
+
+    trained = _clf(oracle, output_mapping="linear", mapping="random", q=20, batch_size=32,
+                   max_iter=200, refit_every=10).fit(X, y)
+    # Refits use outputs already paid for: the count is the probe's plus the steps'.
+    assert trained.n_queries_ == len(X) + 200 * 21 * 32
+    assert trained.score(X_test, y_test) > start.score(X_test, y_test)
