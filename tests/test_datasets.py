@@ -58,20 +58,19 @@ def abide(tmp_path):
         (50003, "PITT", "Pitt_0050003", 1, 196),
         (51456, "CALTECH", "Caltech_0051456", 1, 146),
     ]
-    series = {}
     for _, _, file_id, _, n_t in subjects:
         # A shared component makes the correlations far from zero, so a mix-up shows.
         shared = rng.standard_normal((n_t, 1))
-        series[file_id] = shared * rng.uniform(0, 2, 200) + rng.standard_normal((n_t, 200))
-        write_1d(folder / f"{file_id}_rois_cc200.1D", series[file_id])
+        ts = shared * rng.uniform(0, 2, 200) + rng.standard_normal((n_t, 200))
+        write_1d(folder / f"{file_id}_rois_cc200.1D", ts)
     write_1d(folder / "Yale_0050551_rois_cc200.1D", rng.standard_normal((10, 200)))
     rows = [s[:4] for s in subjects] + [(50002, "PITT", "no_filename", 1)]
     write_phenotypic(tmp_path / PHENOTYPIC, rows)
-    return tmp_path, subjects, series
+    return tmp_path, subjects
 
 
 def test_load_abide_gives_one_corrcoef_matrix_per_subject_matched_by_file_id(abide):
-    root, subjects, series = abide
+    root, subjects = abide
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no_filename rows and unlisted files are not news
         bunch = load_abide(root)
@@ -85,7 +84,8 @@ def test_load_abide_gives_one_corrcoef_matrix_per_subject_matched_by_file_id(abi
     assert list(bunch.feature_names[:3]) == ["1", "2", "3"]
     assert list(bunch.target_names) == ["control", "ASD"]
     for corr, file_id in zip(bunch.data, bunch.file_id):
-        expected = np.corrcoef(np.loadtxt(root.rglob(f"{file_id}_*").__next__(), comments="#").T)
+        path = next(root.rglob(f"{file_id}_rois_cc200.1D"))
+        expected = np.corrcoef(np.loadtxt(path, comments="#").T)
         np.testing.assert_allclose(corr, expected, atol=1e-6)
         np.testing.assert_array_equal(corr, corr.T)
         np.testing.assert_array_equal(np.diag(corr), 1.0)
@@ -114,7 +114,7 @@ def test_constant_roi_gets_zero_correlations_not_nan(tmp_path):
 
 
 def test_listed_subject_without_file_is_skipped_with_a_count_or_an_error(abide):
-    root, subjects, _ = abide
+    root, subjects = abide
     rows = [s[:4] for s in subjects] + [(50004, "PITT", "Pitt_0050004", 2)]
     write_phenotypic(root / PHENOTYPIC, rows)
 
@@ -154,14 +154,29 @@ def _drop_last_roi(root):
         (lambda r: ((r / PHENOTYPIC).unlink(), (r, PHENOTYPIC))[1], FileNotFoundError),
         (_drop_column, ValueError),
         (_drop_last_roi, ValueError),
-        (lambda r: _corrupt_file(r, "could not convert", lambda l: "abc\t" + l.split(None, 1)[1]), ValueError),
-        (lambda r: _corrupt_file(r, "NaN or infinite", lambda l: "nan\t" + l.split(None, 1)[1]), ValueError),
+        (
+            lambda r: _corrupt_file(
+                r, "could not convert", lambda l: "abc\t" + l.split(None, 1)[1]
+            ),
+            ValueError,
+        ),
+        (
+            lambda r: _corrupt_file(r, "NaN or infinite", lambda l: "nan\t" + l.split(None, 1)[1]),
+            ValueError,
+        ),
         (
             lambda r: _corrupt_file(r, "number of columns changed", lambda l: l + "\t1.0"),
             ValueError,
         ),
     ],
-    ids=["missing csv", "missing column", "wrong column count", "unreadable number", "nan", "ragged"],
+    ids=[
+        "missing csv",
+        "missing column",
+        "wrong column count",
+        "unreadable number",
+        "nan",
+        "ragged",
+    ],
 )
 def test_errors_name_the_offending_file_and_what_was_expected(abide, break_it, error):
     root = abide[0]
@@ -174,21 +189,28 @@ def test_errors_name_the_offending_file_and_what_was_expected(abide, break_it, e
 
 def test_empty_folder_and_bad_diagnosis_are_clear_errors(tmp_path):
     write_phenotypic(tmp_path / PHENOTYPIC, [(50003, "PITT", "Pitt_0050003", 1)])
-    with pytest.raises(FileNotFoundError, match=re.escape(f"*_rois_cc200.1D' in {str(tmp_path)!r}")):
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(f"*_rois_cc200.1D' in {str(tmp_path)!r}")
+    ):
         load_abide(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_abide(tmp_path / "nowhere")
 
     write_1d(tmp_path / "Pitt_0050003_rois_cc200.1D", np.random.default_rng(0).random((5, 200)))
     write_phenotypic(tmp_path / PHENOTYPIC, [(50003, "PITT", "Pitt_0050003", 3)])
-    with pytest.raises(ValueError, match=r"DX_GROUP of 'Pitt_0050003' is '3'; expected 1 \(ASD\) or 2"):
+    with pytest.raises(
+        ValueError, match=r"DX_GROUP of 'Pitt_0050003' is '3'; expected 1 \(ASD\) or 2"
+    ):
         load_abide(tmp_path)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    hnp.arrays(np.int8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=12),
-               elements=st.integers(-20, 20)),
+    hnp.arrays(
+        np.int8,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=12),
+        elements=st.integers(-20, 20),
+    ),
     st.data(),
 )
 def test_correlations_are_numpys_corrcoef_with_constant_regions_zeroed(ts, data):
@@ -227,6 +249,8 @@ def test_write_abide_layout_takes_plain_time_series_of_any_length(tmp_path):
     series = [rng.standard_normal((n_t, 10)) for n_t in (30, 45, 60)]
     with pytest.raises(ValueError, match="target is required"):
         write_abide_layout(series, tmp_path)
+    with pytest.raises(ValueError, match=r"1 \(ASD\) or 0 \(control\)"):
+        write_abide_layout(series, tmp_path, target=["ASD", "control", "ASD"])
     with pytest.raises(ValueError, match="return_timeseries=True"):
         write_abide_layout(make_asd_cohort(2, 2, n_regions=8, random_state=0), tmp_path)
 
@@ -267,8 +291,9 @@ def test_cohort_is_reproducible_with_random_state():
 def _cv_accuracy(difficulty, seed=0):
     # Reduced cohort (48 regions, 400 subjects, 5 folds) to keep the test fast; on the
     # full cohort with 10 folds the default difficulty gives about 0.71.
-    X, y = make_asd_cohort(200, 200, n_regions=48, difficulty=difficulty, random_state=seed,
-                           return_X_y=True)
+    X, y = make_asd_cohort(
+        200, 200, n_regions=48, difficulty=difficulty, random_state=seed, return_X_y=True
+    )
     upper = np.triu_indices(48, k=1)
     features = X[:, upper[0], upper[1]]
     cv = StratifiedKFold(5, shuffle=True, random_state=0)
@@ -305,7 +330,9 @@ def test_altered_edges_and_only_they_differ_between_groups():
 
     def welch_t(values):  # control minus ASD, per column
         a, c = values[asd], values[~asd]
-        return (c.mean(axis=0) - a.mean(axis=0)) / np.sqrt(a.var(axis=0) / len(a) + c.var(axis=0) / len(c))
+        return (c.mean(axis=0) - a.mean(axis=0)) / np.sqrt(
+            a.var(axis=0) / len(a) + c.var(axis=0) / len(c)
+        )
 
     altered = cohort.data[:, i, j] - common
     assert welch_t(altered.mean(axis=1)) > 5  # weaker in ASD (measured 7.3 to 8.8 on seeds 0-5)
@@ -364,7 +391,9 @@ def test_load_melanoma_resizes_to_float_rgb_and_reads_one_hot_labels(melanoma):
     assert list(bunch.target_names) == ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
     assert list(bunch.image) == [f"ISIC_{24306 + k:07d}" for k in range(6)]
     for k, image in enumerate(bunch.data):  # a flat colour survives JPEG and resizing
-        np.testing.assert_allclose(image.mean(axis=(0, 1)), np.array(COLOURS[k % 4]) / 255, atol=0.03)
+        np.testing.assert_allclose(
+            image.mean(axis=(0, 1)), np.array(COLOURS[k % 4]) / 255, atol=0.03
+        )
     assert load_melanoma(root).data.shape == (6, 64, 64, 3)  # the paper's size by default
 
 
@@ -386,7 +415,9 @@ def test_melanoma_errors_name_the_file(melanoma):
     csv_path = root / MELANOMA_CSV
     text = csv_path.read_text().replace("ISIC_0024307,0.0,1.0", "ISIC_0024307,1.0,1.0")
     csv_path.write_text(text)
-    with pytest.raises(ValueError, match=re.escape(f"{str(csv_path)!r}: the row of 'ISIC_0024307'")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{str(csv_path)!r}: the row of 'ISIC_0024307'")
+    ):
         load_melanoma(root)
 
     csv_path.unlink()
@@ -439,7 +470,9 @@ def test_retinopathy_level_out_of_range_names_the_csv(retinopathy):
     root, _ = retinopathy
     csv_path = root / "trainLabels.csv"
     csv_path.write_text(csv_path.read_text().replace("13_right,4", "13_right,7"))
-    with pytest.raises(ValueError, match=re.escape(f"{str(csv_path)!r}: the level of '13_right' is '7'")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{str(csv_path)!r}: the level of '13_right' is '7'")
+    ):
         load_retinopathy(root)
 
 

@@ -162,7 +162,9 @@ def load_abide(
     csv_path = find_file(root, PHENOTYPIC_CSV, phenotypic)
     rows = [row for row in read_csv(csv_path, _COLUMNS) if row["FILE_ID"] != _NO_FILE]
     if not rows:
-        raise ValueError(f"{str(csv_path)!r} lists no subject with a FILE_ID other than {_NO_FILE!r}.")
+        raise ValueError(
+            f"{str(csv_path)!r} lists no subject with a FILE_ID other than {_NO_FILE!r}."
+        )
     file_ids = [row["FILE_ID"] for row in rows]
     check_unique(file_ids, csv_path, "FILE_ID")
 

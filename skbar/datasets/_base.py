@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 
 def as_directory(root, what):
@@ -115,7 +115,7 @@ def read_csv(path, required):
     return rows
 
 
-def match_files(ids, files, strict, csv_path, folder):
+def match_files(ids, files, strict, csv_path, folder, stacklevel=3):
     """Positions of ``ids`` that have a file in ``files``; the others are skipped or an error.
 
     Parameters
@@ -128,6 +128,8 @@ def match_files(ids, files, strict, csv_path, folder):
         Raise rather than warn when a listed sample has no file.
     csv_path, folder : Path
         Named in the warning or error.
+    stacklevel : int, default=3
+        Points the warning at the user's call to the public loader.
 
     Returns
     -------
@@ -144,7 +146,7 @@ def match_files(ids, files, strict, csv_path, folder):
         )
         if strict:
             raise FileNotFoundError(message + ".")
-        warnings.warn(message + "; they are skipped.", UserWarning, stacklevel=3)
+        warnings.warn(message + "; they are skipped.", UserWarning, stacklevel=stacklevel)
     if not keep:
         raise FileNotFoundError(
             f"None of the samples listed in {str(csv_path)!r} has a file in {str(folder)!r}."
@@ -159,7 +161,7 @@ def correlation_matrices(timeseries, dtype=np.float64):
     ----------
     timeseries : ndarray of shape (n_subjects, n_timepoints, n_regions)
     dtype : numpy dtype, default=np.float64
-        Precision of the computation. float32 halves the time and is accurate to about
+        Precision of the computation. float32 halves the memory and is accurate to about
         1e-6, enough for simulated data; files are read at float64.
 
     Returns
@@ -179,7 +181,7 @@ def correlation_matrices(timeseries, dtype=np.float64):
     constant = norm <= 64 * eps * np.maximum(scale, np.finfo(ts.dtype).tiny)
     norm[constant] = 1.0
     ts /= norm[:, None, :]
-    ts[np.broadcast_to(constant[:, None, :], ts.shape)] = 0.0
+    ts *= ~constant[:, None, :]
     corr = np.matmul(ts.transpose(0, 2, 1), ts)
     np.clip(corr, -1.0, 1.0, out=corr)
     diag = np.arange(corr.shape[1])
@@ -244,8 +246,19 @@ def subsample(n, n_samples, random_state, what):
     return np.sort(rng.choice(n, size=n_samples, replace=False))
 
 
-def load_labelled_images(root, csv_name, csv_path, columns, suffix, parse_label, size,
-                         n_samples, strict, random_state):
+def load_labelled_images(
+    root,
+    *,
+    csv_name,
+    csv_path,
+    columns,
+    suffix,
+    parse_label,
+    size,
+    n_samples,
+    strict,
+    random_state,
+):
     """Read an image folder labelled by a CSV with an ``image`` column, as both image tasks ship.
 
     Parameters
@@ -269,10 +282,9 @@ def load_labelled_images(root, csv_name, csv_path, columns, suffix, parse_label,
 
     Returns
     -------
-    images : ndarray of shape (n,), str
-    target : ndarray of shape (n,), int
-    paths : list of Path
-    data : ndarray of shape (n, height, width, 3), float32
+    bunch : Bunch
+        ``data`` (n, height, width, 3) float32, ``target`` (n,) int, ``image`` (n,) ids
+        and ``filename`` (n,) paths, in the order of the CSV.
     """
     size = image_size(size)
     root = as_directory(root, "Image")
@@ -283,15 +295,14 @@ def load_labelled_images(root, csv_name, csv_path, columns, suffix, parse_label,
     # Every label is checked before any image is decoded, which is the slow part.
     labels = [parse_label(row, csv_path) for row in rows]
     files = index_files(root, suffix)
-    keep = match_files(ids, files, strict, csv_path, root)
+    keep = match_files(ids, files, strict, csv_path, root, stacklevel=4)
     keep = [keep[i] for i in subsample(len(keep), n_samples, random_state, "images with a label")]
     paths = [files[ids[i]] for i in keep]
-    data = load_images(paths, size)
-    return (
-        np.array([ids[i] for i in keep]),
-        np.array([labels[i] for i in keep], dtype=int),
-        paths,
-        data,
+    return Bunch(
+        data=load_images(paths, size),
+        target=np.array([labels[i] for i in keep], dtype=int),
+        image=np.array([ids[i] for i in keep]),
+        filename=np.array([str(path) for path in paths]),
     )
 
 
@@ -336,8 +347,8 @@ def balance_classes(X, y, random_state=None):
 
     Notes
     -----
-    Equivalent to imbalanced-learn's ``RandomOverSampler(sampling_strategy="not majority")``
-    without the dependency.
+    What imbalanced-learn's ``RandomOverSampler()`` does by default, without the
+    dependency.
 
     Examples
     --------

@@ -7,7 +7,7 @@ them; nothing is downloaded.
 """
 
 import numpy as np
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 
 from ._base import balanced_index, load_labelled_images
 
@@ -141,24 +141,26 @@ def load_melanoma(
     """
     # One generator for both draws, so that one seed fixes the subsample and the copies.
     rng = check_random_state(random_state)
-    image, target, paths, data = load_labelled_images(
-        root, GROUND_TRUTH_CSV, labels, CLASSES, ".jpg", _one_hot_class, size,
-        n_samples, strict, rng,
+    melanoma = load_labelled_images(
+        root,
+        csv_name=GROUND_TRUTH_CSV,
+        csv_path=labels,
+        columns=CLASSES,
+        suffix=".jpg",
+        parse_label=_one_hot_class,
+        size=size,
+        n_samples=n_samples,
+        strict=strict,
+        random_state=rng,
     )
     if resample:
-        index = balanced_index(target, rng)
-        data, target, image = data[index], target[index], image[index]
-        paths = [paths[i] for i in index]
+        index = balanced_index(melanoma.target, rng)
+        for field in ("data", "target", "image", "filename"):
+            melanoma[field] = melanoma[field][index]
     if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        target_names=np.array(CLASSES),
-        image=image,
-        filename=np.array([str(p) for p in paths]),
-        DESCR=DESCR,
-    )
+        return melanoma.data, melanoma.target
+    melanoma.update(target_names=np.array(CLASSES), DESCR=DESCR)
+    return melanoma
 
 
 def _one_hot_class(row, csv_path):

@@ -6,7 +6,6 @@ files as Kaggle distributes them; nothing is downloaded.
 """
 
 import numpy as np
-from sklearn.utils import Bunch
 
 from ._base import load_labelled_images
 
@@ -127,20 +126,22 @@ def load_retinopathy(
     reprogramming black-box machine learning models with scarce data and limited
     resources. ICML.
     """
-    image, target, paths, data = load_labelled_images(
-        root, LABELS_CSV, labels, ("level",), ".jpeg", _grade, size,
-        n_samples, strict, random_state,
+    retinopathy = load_labelled_images(
+        root,
+        csv_name=LABELS_CSV,
+        csv_path=labels,
+        columns=("level",),
+        suffix=".jpeg",
+        parse_label=_grade,
+        size=size,
+        n_samples=n_samples,
+        strict=strict,
+        random_state=random_state,
     )
     if return_X_y:
-        return data, target
-    return Bunch(
-        data=data,
-        target=target,
-        target_names=np.array(GRADES),
-        image=image,
-        filename=np.array([str(p) for p in paths]),
-        DESCR=DESCR,
-    )
+        return retinopathy.data, retinopathy.target
+    retinopathy.update(target_names=np.array(GRADES), DESCR=DESCR)
+    return retinopathy
 
 
 def _grade(row, csv_path):

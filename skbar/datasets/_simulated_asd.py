@@ -98,7 +98,7 @@ about 71% 10-fold CV accuracy on the full cohort, 98% at difficulty=0.25 and abo
 52% (chance) at difficulty=4.
 
 Fields: data (n, R, R) float32, target (1 = ASD, 0 = control), site, subject, file_id,
-feature_names, community, community_names, altered_communities, altered_edges, and
+n_timepoints, feature_names, community, community_names, altered_communities, altered_edges, and
 timeseries (n, T, R) when asked for.
 """
 
@@ -161,6 +161,8 @@ def make_asd_cohort(
             Simulated subject id (``SUB_ID``).
         file_id : ndarray of shape (n,), str
             ``{site}_{subject:07d}``, as ABIDE's ``FILE_ID``.
+        n_timepoints : ndarray of shape (n,), int
+            Scan length, the same for every subject.
         feature_names : ndarray of shape (n_regions,), str
             Region names, ``"{community}_{k}"``.
         target_names : ndarray, ``["control", "ASD"]``
@@ -244,7 +246,7 @@ def make_asd_cohort(
         raise ValueError(f"difficulty must be a positive finite number, got {difficulty!r}.")
     rng = check_random_state(random_state)
     # The bulk of the draws (two per region and volume) come from a Generator seeded by
-    # random_state: three times faster than RandomState's normals, still reproducible.
+    # random_state: float32 normals from it are 2-3 times faster than RandomState's.
     noise_rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
     n = n_asd + n_control
 
@@ -263,7 +265,7 @@ def make_asd_cohort(
     for p, (a, b) in enumerate(pairs):
         membership[p, [a, b]] = 1.0
 
-    # Sites of unequal size, as ABIDE's (from about 20 to about 180 subjects).
+    # Sites of unequal size, as ABIDE's (at full size, from about 15 to 160 subjects).
     site_share = rng.dirichlet(np.full(n_sites, 3.0))
     site_noise = rng.uniform(0.8, 1.3, size=n_sites)
     site_global = rng.uniform(0.0, 0.5, size=n_sites)
@@ -313,6 +315,7 @@ def make_asd_cohort(
         site=site_names,
         subject=subject,
         file_id=np.array([f"{s}_{sub:07d}" for s, sub in zip(site_names, subject)]),
+        n_timepoints=np.full(n, n_timepoints),
         feature_names=np.array(feature_names),
         target_names=np.array(["control", "ASD"]),
         community=community,
@@ -429,6 +432,10 @@ def write_abide_layout(cohort, root, *, target=None, site=None, subject=None, fe
     timeseries = [np.asarray(ts) for ts in timeseries]
     n = len(timeseries)
     target = np.asarray(target)
+    if not np.isin(target, (0, 1)).all():
+        raise ValueError(
+            f"target must hold 1 (ASD) or 0 (control), got the values {np.unique(target)}."
+        )
     site = np.full(n, "SIM01") if site is None else np.asarray(site)
     subject = 50001 + np.arange(n) if subject is None else np.asarray(subject)
     if not (len(target) == len(site) == len(subject) == n):
@@ -442,15 +449,21 @@ def write_abide_layout(cohort, root, *, target=None, site=None, subject=None, fe
     rows = []
     for i, (ts, label, site_id, sub_id) in enumerate(zip(timeseries, target, site, subject)):
         if ts.ndim != 2:
-            raise ValueError(f"Time series {i} has shape {ts.shape}; expected (n_timepoints, n_regions).")
+            raise ValueError(
+                f"Time series {i} has shape {ts.shape}; expected (n_timepoints, n_regions)."
+            )
         names = feature_names if feature_names is not None else range(1, ts.shape[1] + 1)
         file_id = f"{site_id}_{int(sub_id):07d}"
         header = "\t".join(f"#{name}" for name in names)
         np.savetxt(
-            root / f"{file_id}{CC200_SUFFIX}", ts, fmt="%.6f", delimiter="\t",
-            header=header, comments="",
+            root / f"{file_id}{CC200_SUFFIX}",
+            ts,
+            fmt="%.6f",
+            delimiter="\t",
+            header=header,
+            comments="",
         )
-        rows.append([i, int(sub_id), site_id, file_id, 1 if label == 1 else 2])
+        rows.append([i, int(sub_id), site_id, file_id, 1 if label == 1 else 2])  # DX_GROUP
     with open(root / PHENOTYPIC_CSV, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["", "SUB_ID", "SITE_ID", "FILE_ID", "DX_GROUP"])
