@@ -22,6 +22,13 @@ from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, or
 from .program import Program, match_channels, resize_images, to_images
 
 
+def _keep_latest(batches, n_samples):
+    """Drop the oldest ``(scores, labels)`` batches beyond ``n_samples`` samples."""
+    total = sum(len(labels) for _, labels in batches)
+    while batches and total - len(batches[0][1]) >= n_samples:
+        total -= len(batches.pop(0)[1])
+
+
 class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     """Black-box adversarial reprogramming (BAR) of a pretrained classifier.
 
@@ -315,6 +322,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         batch = min(self.batch_size, n)
         step_cost = estimator.n_evaluations() * batch
         w = self.program_
+        learned = self.output_mapping == "linear"
         seen = []
         bar = progress_bar(self.max_queries, initial=counter.n_queries,
                            enabled=bool(self.verbose))
@@ -330,9 +338,11 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 def f(w_trial):
                     canvases = program.compose(program.frame(w_trial), batch_samples)
                     scores = counter(canvases)
-                    if w_trial is w:
-                        # Outputs at the current program: free data for the output mapping.
+                    if learned:
+                        # Outputs at (or within beta of) the current program: free data
+                        # for refitting the output mapping.
                         seen.append((scores, batch_y))
+                        _keep_latest(seen, n)
                     return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries
@@ -340,8 +350,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 w = optimizer.step(w, g)
                 self.program_ = w
                 self.n_iter_ += 1
-                if self.output_mapping == "linear" and self.n_iter_ % self.refit_every == 0:
-                    self._refit_output_mapping(seen, n, y)
+                if learned and self.n_iter_ % self.refit_every == 0:
+                    self._refit_output_mapping(seen)
                 self.loss_curve_.append(f_w)
                 self.n_queries_ = counter.n_queries
                 bar.update(counter.n_queries - spent_before)
@@ -532,23 +542,16 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             return apply_linear_map(scores, self.output_coef_, self.output_intercept_)
         return apply_label_map(scores, self.label_map_)
 
-    def _refit_output_mapping(self, seen, n_samples, y):
+    def _refit_output_mapping(self, seen):
         """Refit the learned output mapping on the latest outputs the search paid for.
 
-        The outputs come from the minibatches at the current program of recent steps
-        (about one pass over the training data): no extra query.
+        They come from the minibatches of recent steps, at or within ``beta`` of the
+        current program (about one training set's worth): no extra query.
         """
-        total, recent = 0, []
-        for scores, labels in reversed(seen):
-            recent.append((scores, labels))
-            total += len(labels)
-            if total >= n_samples:
-                break
-        del seen[:-len(recent)]
-        labels = np.concatenate([lab for _, lab in recent])
+        labels = np.concatenate([batch_labels for _, batch_labels in seen])
         if np.unique(labels).size < 2:
             return
-        scores = np.concatenate([sc for sc, _ in recent])
+        scores = np.concatenate([batch_scores for batch_scores, _ in seen])
         self.output_coef_, self.output_intercept_ = fit_linear_map(
             scores, labels, self.classes_.size, self.output_C)
 
