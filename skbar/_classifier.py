@@ -334,15 +334,18 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     break
                 idx = rng.choice(n, size=batch, replace=False)
                 batch_samples, batch_y = samples[idx], y[idx]
+                recorded = []
 
                 def f(w_trial):
                     canvases = program.compose(program.frame(w_trial), batch_samples)
                     scores = counter(canvases)
-                    if learned:
-                        # Outputs at (or within beta of) the current program: free data
-                        # for refitting the output mapping.
+                    if learned and not recorded:
+                        # The step's first outputs, at or within beta of the current
+                        # program: free data for refitting the output mapping. One
+                        # evaluation per step, so the data are distinct samples.
                         seen.append((scores, batch_y))
                         _keep_latest(seen, n)
+                        recorded.append(True)
                     return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries
