@@ -310,8 +310,19 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.n_queries_, self.n_iter_, self.loss_curve_ = 0, 0, []
             self.program_ = np.zeros(program.w_shape)
-            self._initial_mapping(counter, program, samples, y_encoded, classes.size, rng)
-            self.n_queries_ = counter.n_queries
+            try:
+                self._initial_mapping(counter, program, samples, y_encoded, classes.size, rng)
+            except (OracleError, BudgetExhausted) as exc:
+                # The mapping's queries are spent even though no mapping was made.
+                self.stop_reason_ = ("max_queries" if isinstance(exc, BudgetExhausted)
+                                     else "oracle_error")
+                raise type(exc)(
+                    f"{exc} The fit stopped while choosing the label mapping, after "
+                    f"{counter.n_queries} queries (n_queries_); nothing was learned yet."
+                ) from exc
+            finally:
+                self.n_queries_ = counter.n_queries
+                self.cost_ = self._cost()
         self._optimizer, self._rng = optimizer, rng
 
         self._train(counter, program, samples, y_encoded, estimator, optimizer, loss_fn, rng)
@@ -380,7 +391,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         except OracleError as exc:
             self.stop_reason_ = "oracle_error"
             raise OracleError(
-                f"{exc} The fit stopped after {self.n_iter_} steps and {counter.n_queries} "
+                f"{str(exc).rstrip('.')}. The fit stopped after {self.n_iter_} steps and {counter.n_queries} "
                 "queries; the program learned so far is kept on the estimator"
                 + (f" and in {os.fspath(self.checkpoint)!r}" if self.checkpoint else "")
                 + " (fit again with warm_start=True to continue)."

@@ -13,13 +13,9 @@ import json
 import logging
 import os
 import pickle
-import signal
-import socket
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,16 +36,14 @@ from skbar.oracles._http_v2 import decode_response, encode_request
 from skbar.oracles._responses import ScoreVectorResponse, TopKResponse
 
 try:
-    import httpx
+    import httpx  # noqa: F401  (the `http` extra)
 except ImportError:  # the `http` extra; CI installs it, so there a skip would hide a gap
     if os.environ.get("CI"):
         raise
     pytest.skip("HttpOracle needs httpx: pip install 'skbar[http]'", allow_module_level=True)
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNTIME = ROOT / "tests" / "servers" / "kserve_runtime.py"
-SERVER_PYTHON = Path(os.environ.get("SKBAR_TEST_SERVER_PYTHON",
-                                    ROOT / "tests" / "servers" / ".venv" / "bin" / "python"))
+from servers.kserve_process import SERVER_PYTHON, KServeProcess  # needs httpx
+
 KEY = "sk-test-7c1f-NOT-A-REAL-KEY-93ad"
 N_CLASSES = 20
 LABELS = [f"class_{i:02d}" for i in range(N_CLASSES)]
@@ -88,81 +82,6 @@ def build_tiny_classifier(path, n_classes=N_CLASSES, seed=0):
     return path
 
 
-# --------------------------------------------------------------- the server
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class KServeProcess:
-    """The v2 server as a subprocess: start, kill -9, restart, count, inject faults."""
-
-    def __init__(self, model_path, workdir):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.model_path = model_path
-        self.count_file = workdir / "images_received.txt"
-        self.log_file = workdir / "server.log"
-        self.proc = None
-
-    def start(self, timeout=60):
-        env = {**os.environ, "SKBAR_TEST_SERVER_KEY": KEY}
-        env.pop("SKBAR_API_KEY", None)
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(SERVER_PYTHON), str(RUNTIME), "--port", str(self.port),
-                 "--model", f"tiny={self.model_path}",
-                 "--model", f"tiny3:top3={self.model_path}",
-                 "--count-file", str(self.count_file)],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"The KServe test server exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"The KServe test server did not start:\n{self.log_tail()}")
-
-    def kill(self):
-        """Die as a crashed server does: SIGKILL, nothing flushed, nothing answered."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def log_tail(self, n=30):
-        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-n:])
-
-    def images_received(self):
-        if not self.count_file.exists():
-            return 0
-        return sum(int(line) for line in self.count_file.read_text().split())
-
-    def control(self, **spec):
-        return httpx.post(f"{self.url}/_faults", json=spec, timeout=5).json()
-
-    def inject(self, *faults):
-        return self.control(faults=list(faults))
-
-    def stats(self, reset=False):
-        method = httpx.post if reset else httpx.get
-        return method(f"{self.url}/_stats", timeout=5).json()
-
-
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     return build_tiny_classifier(tmp_path_factory.mktemp("model") / "tiny.onnx")
@@ -176,7 +95,8 @@ def server(model_path, tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    proc = KServeProcess(model_path, tmp_path_factory.mktemp("server"))
+    proc = KServeProcess({"tiny": model_path, "tiny3:top3": model_path},
+                         tmp_path_factory.mktemp("server"), api_key=KEY)
     proc.start()
     yield proc
     proc.stop()
@@ -329,7 +249,7 @@ def test_unreachable_server_charges_every_attempt_but_sends_nothing():
     budget = QueryCounter(oracle)
     with pytest.raises(OracleError, match="failed 4 times; last: ConnectError"):
         budget(np.zeros((2, 16, 16, 3), np.float32))
-    assert budget.n_queries == 8  # charged before each attempt, as the contract says
+    assert budget.n_queries == 0  # each attempt charged, then refunded: none was sent
     assert oracle.n_images_sent == 0 and oracle.n_retries == 3
 
 

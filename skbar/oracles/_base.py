@@ -47,7 +47,8 @@ def call_oracle(oracle, canvases, charge=None):
     An oracle whose ``charges_queries`` attribute is true is handed ``charge``, a
     callable it must call with the number of images before each attempt to send them
     (retries included): ``charge(n)`` raises :class:`BudgetExhausted` rather than let
-    an attempt pass the budget. Every other oracle is charged once per call, before it.
+    an attempt pass the budget; ``charge(-n)`` refunds an attempt that provably never
+    left (a refused connection). Every other oracle is charged once per call, before it.
 
     Raises
     ------

@@ -230,8 +230,8 @@ class HttpOracle:
         Number of source classes K.
     n_images_sent : int
         Images in every inference request that may have reached the server, failed
-        ones included. Attempts refused at connection time are charged to the budget
-        but not counted here: they provably cost nothing.
+        ones included. Attempts refused at connection time are not counted here, and
+        are refunded to the budget: they provably cost nothing.
     n_requests : int
         Inference requests that may have reached the server.
     n_retries : int
@@ -578,7 +578,11 @@ class HttpOracle:
             try:
                 answer = client.request(method, path, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # Refused before a byte was sent: retry, nothing reached the server.
+                # Refused before a byte was sent: nothing reached the server, so the
+                # attempt is refunded (a negative charge), then retried.
+                if charge is not None and n_images:
+                    with self._lock:
+                        charge(-n_images)
                 failure = f"{type(exc).__name__}: {exc}"
             except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.LocalProtocolError) as exc:
                 # Wrong on our side or the proxy's: a retry would fail the same way.

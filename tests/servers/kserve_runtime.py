@@ -37,11 +37,14 @@ def parse_args(argv=None):
                         help="NAME=PATH.onnx; NAME may end in ':topK' to answer only the "
                              "top K labels and scores, as two tensors.")
     parser.add_argument("--count-file", required=True)
+    parser.add_argument("--softmax", action="store_true",
+                        help="Answer probabilities from models that output logits (a softmax "
+                             "over their output), as a paid API does.")
     return parser.parse_args(argv)
 
 
-def build_model(name, path, top_k=None):
-    """A ``kserve.Model`` running ``path`` with ONNX Runtime."""
+def build_model(name, path, top_k=None, softmax=False):
+    """A ``kserve.Model`` running ``path`` with ONNX Runtime (a softmax after it if asked)."""
     import kserve
     import onnxruntime as ort
     from kserve import InferOutput, InferResponse
@@ -78,6 +81,9 @@ def build_model(name, path, top_k=None):
         def predict(self, payload, headers=None):
             x = payload.inputs[0].as_numpy().astype(np.float32, copy=False)
             probs = self.session.run(None, {self.input.name: x})[0]
+            if softmax:
+                e = np.exp(probs - probs.max(axis=1, keepdims=True))
+                probs = e / e.sum(axis=1, keepdims=True)
             requested = {o.name: o for o in (payload.request_outputs or [])}
             outputs = []
             if top_k is not None:
@@ -241,7 +247,7 @@ def main(argv=None):
         if ":top" in name:
             name, k = name.split(":top")
             top_k = int(k)
-        server.register_model(build_model(name, path, top_k))
+        server.register_model(build_model(name, path, top_k, args.softmax))
     rest = RESTServer("kserve.model_server:app", server.dataplane,
                       server.model_repository_extension, args.port)
     # KServe binds 0.0.0.0; tests stay on the loopback interface.

@@ -1,0 +1,303 @@
+"""White-box baselines with the same source model in torch: AR with true gradients, fine-tuning.
+
+Optional: they need ``torch`` and ``efficientnet-lite-pytorch`` (the architecture the zoo's
+weights were published for). The weights are the zoo's own, so the torch network and the
+black-box ONNX oracle are the same model.
+"""
+
+import copy
+import functools
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._classifier import BlackBoxReprogrammingClassifier
+from ..program import bilinear_matrix, match_channels, resize_images, to_images
+
+# The zoo's EfficientNet-Lite normalisation, (x * 255 - 127) / 128 (see skbar.zoo._models).
+_SCALE, _MEAN, _STD = 255.0, 127.0, 128.0
+_MISSING = ("the white-box baselines need torch and efficientnet-lite-pytorch: "
+            "pip install torch efficientnet-lite-pytorch")
+
+
+def torch_available():
+    """Whether torch and efficientnet-lite-pytorch import (the white-box baselines can run)."""
+    try:
+        import efficientnet_lite_pytorch  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=4)
+def _pretrained(name):
+    """The zoo model ``name`` as a torch module in eval mode, weights frozen (one per process)."""
+    try:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise ImportError(_MISSING) from err
+    from ..zoo._models import _weights_path
+
+    model = EfficientNet.from_name(name)
+    model.load_state_dict(torch.load(_weights_path(name)))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _to_model_input(canvases):
+    """Canvases ``(n, H, W, C)`` in [0, 1] as the network's normalised NCHW input."""
+    return (canvases.permute(0, 3, 1, 2) * _SCALE - _MEAN) / _STD
+
+
+def _set_threads(n_threads):
+    if n_threads is not None:
+        import torch
+
+        torch.set_num_threads(int(n_threads))
+
+
+class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
+    """Adversarial reprogramming (AR, Elsayed et al. 2019): BAR's program, true gradients.
+
+    The white-box reference of Tsai et al. (2020), Table 1: the same embedding, mask
+    ``M``, program ``P = tanh(W ⊙ M)``, multi-label mapping and loss as
+    :class:`~skbar.BlackBoxReprogrammingClassifier`, but ``W`` is trained with Adam
+    (or SGD) on the gradient obtained by backpropagation through the source model.
+
+    The mapping and the predictions go through the black-box ONNX oracle of the zoo
+    (an inner :class:`~skbar.BlackBoxReprogrammingClassifier` fitted with
+    ``max_iter=0``); the gradient steps through the torch network built from the same
+    weights.
+
+    Parameters
+    ----------
+    model : str, default="efficientnet-lite0"
+        A :data:`skbar.zoo.MODELS` name.
+    image_size : int, default=None
+        Input resolution the model is run at; its own when None.
+    sample_shape, embed_size, rescale, m, mapping, loss, gamma, program_shape
+        As in :class:`~skbar.BlackBoxReprogrammingClassifier`.
+    optimizer : {"adam", "sgd"}, default="adam"
+    learning_rate : float, default=0.05
+    batch_size : int, default=16
+    max_iter : int, default=100
+        Gradient steps.
+    n_threads : int, default=None
+        Threads of torch and ONNX Runtime in this process; their defaults when None.
+    random_state : int or None, default=None
+
+    Attributes
+    ----------
+    bar_ : BlackBoxReprogrammingClassifier
+        Holds the trained ``program_``, ``label_map_``, ``mask_``; predicts.
+    classes_ : ndarray
+    n_queries_ : int
+        Images through the source model during ``fit``: the oracle's (mapping) plus
+        ``n_backward_``.
+    n_backward_ : int
+        Images with a forward and backward pass through the torch network.
+    loss_curve_ : list of float
+    """
+
+    def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
+                 embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
+                 gamma=2.0, program_shape=None, optimizer="adam", learning_rate=0.05,
+                 batch_size=16, max_iter=100, n_threads=None, random_state=None):
+        self.model = model
+        self.image_size = image_size
+        self.sample_shape = sample_shape
+        self.embed_size = embed_size
+        self.rescale = rescale
+        self.m = m
+        self.mapping = mapping
+        self.loss = loss
+        self.gamma = gamma
+        self.program_shape = program_shape
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Set the mapping through the oracle, then train ``W`` by backpropagation."""
+        import torch
+
+        from .. import zoo
+
+        _set_threads(self.n_threads)
+        net = _pretrained(self.model)
+        oracle = zoo.load(self.model, image_size=self.image_size, n_threads=self.n_threads)
+        bar = BlackBoxReprogrammingClassifier(
+            oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
+            rescale=self.rescale, m=self.m, mapping=self.mapping, loss=self.loss,
+            gamma=self.gamma, program_shape=self.program_shape, max_iter=0,
+            batch_size=self.batch_size, random_state=self.random_state).fit(X, y)
+        y_encoded = np.searchsorted(bar.classes_, np.asarray(y))
+
+        # Under the zero program the frame is grey and M is 0 over the sample, so the
+        # sample's own pixels are the canvas times (1 - M).
+        mask = torch.from_numpy(bar.mask_)
+        samples = torch.from_numpy(bar.reprogram(X)) * (1.0 - mask)
+        H, W_, _ = bar.canvas_shape_
+        w_shape = bar.program_.shape
+        up_rows = torch.from_numpy(bilinear_matrix(H, w_shape[0])).float()
+        up_cols = torch.from_numpy(bilinear_matrix(W_, w_shape[1])).float()
+        label_map = torch.from_numpy(bar.label_map_)
+        targets = torch.from_numpy(y_encoded)
+
+        w = torch.zeros(w_shape, requires_grad=True)
+        step = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
+        optimizer = step([w], lr=self.learning_rate)
+        rng = check_random_state(self.random_state)
+        gamma = self.gamma if self.loss == "focal" else 0.0
+        n, batch = len(samples), min(self.batch_size, len(samples))
+        self.loss_curve_ = []
+        for _ in range(self.max_iter):
+            idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
+            frame = mask * (torch.tanh(torch.einsum("Hh,hwc,Ww->HWc", up_rows, w, up_cols))
+                            + 1.0) * 0.5
+            proba = torch.softmax(net(_to_model_input(samples[idx] + frame)), dim=1)
+            # The multi-label average of skbar.mapping.apply_label_map, then eq. (3).
+            mapped = proba[:, label_map].mean(dim=2)
+            mapped = mapped / mapped.sum(dim=1, keepdim=True)
+            p = mapped[torch.arange(batch), targets[idx]].clamp_min(1e-12)
+            loss = torch.mean(-(1.0 - p) ** gamma * torch.log(p))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            self.loss_curve_.append(loss.item())
+
+        bar.program_ = w.detach().numpy().astype(np.float64)
+        self.bar_ = bar
+        self.classes_ = bar.classes_
+        self.n_iter_ = self.max_iter
+        self.n_backward_ = self.max_iter * batch
+        self.n_queries_ = bar.n_queries_ + self.n_backward_
+        return self
+
+    def predict_proba(self, X):
+        """Target-class probabilities, through the black-box oracle with the trained program."""
+        check_is_fitted(self)
+        return self.bar_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.bar_.predict(X)
+
+
+class FineTuningClassifier(ClassifierMixin, BaseEstimator):
+    """Transfer learning by fine-tuning the source model: the paper's "finetuning" baseline.
+
+    The sample is resized to the model's whole input, the ImageNet head is replaced by a
+    new linear layer for the target classes, and every weight is trained with Adam on
+    cross-entropy. Batch-norm statistics stay those of ImageNet (eval mode): batches of
+    a few samples would estimate them badly.
+
+    Parameters
+    ----------
+    model : str, default="efficientnet-lite0"
+    image_size : int, default=None
+        Input resolution; the model's own when None.
+    sample_shape, rescale
+        As in :class:`~skbar.BlackBoxReprogrammingClassifier`.
+    epochs : int, default=2
+    learning_rate : float, default=1e-4
+    batch_size : int, default=16
+    n_threads : int, default=None
+    random_state : int or None, default=None
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+        The fine-tuned network.
+    classes_ : ndarray
+    n_queries_ : int
+        Images with a forward and backward pass during ``fit`` (``epochs * n_samples``).
+    """
+
+    def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
+                 rescale=True, epochs=2, learning_rate=1e-4, batch_size=16, n_threads=None,
+                 random_state=None):
+        self.model = model
+        self.image_size = image_size
+        self.sample_shape = sample_shape
+        self.rescale = rescale
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        import torch
+
+        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        _set_threads(self.n_threads)
+        rng = check_random_state(self.random_state)
+        torch.manual_seed(rng.randint(np.iinfo(np.int32).max))
+        self.data_min_, self.data_max_ = float(X.min()), float(X.max())
+        images = self._images(X)
+
+        net = copy.deepcopy(_pretrained(self.model))
+        net._fc = torch.nn.Linear(net._fc.in_features, self.classes_.size)
+        for p in net.parameters():
+            p.requires_grad_(True)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        targets = torch.from_numpy(y_encoded)
+        self.loss_curve_ = []
+        for _ in range(self.epochs):
+            order = rng.permutation(len(images))
+            for start in range(0, len(order), self.batch_size):
+                idx = torch.from_numpy(order[start:start + self.batch_size])
+                loss = torch.nn.functional.cross_entropy(net(images[idx]), targets[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                self.loss_curve_.append(loss.item())
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.model_ = net
+        self.n_queries_ = self.epochs * len(images)
+        return self
+
+    def predict_proba(self, X):
+        import torch
+
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        images = self._images(X)
+        with torch.no_grad():
+            proba = [torch.softmax(self.model_(images[i:i + 64]), dim=1).numpy()
+                     for i in range(0, len(images), 64)]
+        return np.concatenate(proba).astype(np.float64)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _images(self, X):
+        """``X`` as the network's normalised input, resized to the whole canvas."""
+        import torch
+
+        if self.rescale:
+            span = self.data_max_ - self.data_min_
+            X = np.clip((X - self.data_min_) / (span if span > 0 else 1.0), 0.0, 1.0)
+        size = self.image_size or _native_resolution(self.model)
+        images = match_channels(resize_images(to_images(X, self.sample_shape), (size, size)), 3)
+        return _to_model_input(torch.from_numpy(np.ascontiguousarray(images)))
+
+
+def _native_resolution(name):
+    from ..zoo import _efficientnet_lite
+
+    return _efficientnet_lite.VARIANTS[name].resolution
