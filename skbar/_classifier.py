@@ -64,16 +64,18 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
         How source labels are assigned: those the target data already predicts most
         (costs one query per training sample), at random, or given explicitly.
-    output_mapping : {"average", "linear"}, default="average"
+    output_mapping : {"average", "iterative", "linear"}, default="average"
         How source scores become target scores: the paper's multi-label average over
-        ``label_map_``, or a learned linear map (multinomial logistic regression on the
-        log source scores), fitted on the training data's outputs under the initial
-        program (one query per sample) and refitted every ``refit_every`` steps on the
-        outputs the search has already paid for.
+        ``label_map_``; the same average with ``label_map_`` re-chosen by frequency every
+        ``refit_every`` steps under the current program (iterative label mapping,
+        ILM-VP, Chen et al. 2023); or a learned linear map (multinomial logistic
+        regression on the log source scores), fitted on the training data's outputs
+        under the initial program (one query per sample). Refits use outputs the search
+        has already paid for: no extra query.
     output_C : float, default=0.1
         Inverse L2 regularisation of the learned linear output mapping.
     refit_every : int, default=20
-        Steps between refits of the learned output mapping.
+        Steps between refits of the iterative or learned output mapping.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
     gamma : float, default=2.0
@@ -190,7 +192,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "q": [Interval(Integral, 1, None, closed="left")],
         "m": [Interval(Integral, 1, None, closed="left")],
         "mapping": [StrOptions({"frequency", "random"}), "array-like"],
-        "output_mapping": [StrOptions({"average", "linear"})],
+        "output_mapping": [StrOptions({"average", "iterative", "linear"})],
         "output_C": [Interval(Real, 0, None, closed="neither")],
         "refit_every": [Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"focal", "ce"})],
@@ -333,7 +335,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         batch = min(self.batch_size, n)
         step_cost = estimator.n_evaluations() * batch
         w = self.program_
-        learned = self.output_mapping == "linear"
+        learned = self.output_mapping in ("iterative", "linear")
         seen = []
         bar = progress_bar(self.max_queries, initial=counter.n_queries,
                            enabled=bool(self.verbose))
@@ -566,8 +568,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         if np.unique(labels).size < 2:
             return
         scores = np.concatenate([batch_scores for batch_scores, _ in seen])
-        self.output_coef_, self.output_intercept_ = fit_linear_map(
-            scores, labels, self.classes_.size, self.output_C)
+        if self.output_mapping == "iterative":
+            self.label_map_ = frequency_label_map(scores, labels, self.classes_.size,
+                                                  self.label_map_.shape[1])
+        else:
+            self.output_coef_, self.output_intercept_ = fit_linear_map(
+                scores, labels, self.classes_.size, self.output_C)
 
     def _cost(self):
         if self.cost_per_1000 is None:

@@ -244,3 +244,15 @@ def test_learned_output_mapping_starts_as_a_linear_probe_and_costs_no_extra_quer
     # Refits use outputs already paid for: the count is the probe's plus the steps'.
     assert trained.n_queries_ == len(X) + 200 * 21 * 32
     assert trained.score(X_test, y_test) > start.score(X_test, y_test)
+
+
+def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
+    X, y, X_test, y_test = task
+    oracle = RandomNetworkOracle()
+    clf = _clf(oracle, output_mapping="iterative", mapping="random", m=2, q=20,
+               batch_size=32, max_iter=200, refit_every=10).fit(X, y)
+    assert clf.n_queries_ == 200 * 21 * 32 == oracle.n_images
+    first = _clf(mapping="random", m=2, max_iter=0).fit(X, y).label_map_
+    assert not np.array_equal(clf.label_map_, first)  # re-chosen under the program
+    assert np.unique(clf.label_map_).size == clf.label_map_.size
+    assert clf.score(X_test, y_test) >= 0.7
