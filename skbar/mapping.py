@@ -120,10 +120,17 @@ def fit_linear_map(source_scores, y, n_classes, C=0.1):
     coef : ndarray of shape (n_classes, n_source)
     intercept : ndarray of shape (n_classes,)
     """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     present = np.unique(y)
-    model = LogisticRegression(C=C, max_iter=500).fit(_log_scores(source_scores), y)
+    with warnings.catch_warnings():
+        # Refitted every few steps on fresh outputs: a nearly converged head serves as
+        # well as a fully converged one, and a warning per refit would drown the log.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(C=C, max_iter=1000).fit(_log_scores(source_scores), y)
     coef = np.zeros((n_classes, source_scores.shape[1]))
     intercept = np.full(n_classes, -1e3)  # a class absent from the data is never predicted
     if present.size == 2:

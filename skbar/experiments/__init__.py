@@ -16,11 +16,27 @@ Each is one command in ``examples/`` (``asd_cross_validation.py``, ``grid_search
 See ``docs/experiments.md`` for the figures and the commands that made them.
 """
 
-from ._asd import (ASD, CONTROL, asd_scoring, correlation_to_pixels, fit_queries, load_asd_task,
-                   make_bar_pipeline, pixels_pipeline, upper_triangle)
+from ._asd import (
+    ASD,
+    CONTROL,
+    asd_scoring,
+    correlation_to_pixels,
+    fit_queries,
+    load_asd_task,
+    make_bar_pipeline,
+    pixels_pipeline,
+    upper_triangle,
+)
 from ._baselines import make_linear_probe, make_logistic_baseline, make_mlp_baseline
-from ._report import (CVReport, best_grid_point, cross_validate_methods, format_table,
-                      grid_search_q_m, grid_table, ten_fold)
+from ._report import (
+    CVReport,
+    best_grid_point,
+    cross_validate_methods,
+    format_table,
+    grid_search_q_m,
+    grid_table,
+    ten_fold,
+)
 from ._torch import FineTuningClassifier, WhiteBoxReprogrammingClassifier, torch_available
 
 __all__ = [

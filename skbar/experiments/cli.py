@@ -73,10 +73,10 @@ def make_oracle(args):
 
 def bar_params(args, **overrides):
     """BlackBoxReprogrammingClassifier parameters from the options."""
-    params = dict(embed_size=args.embed_size, q=args.q, m=args.m, batch_size=args.batch_size,
-                  learning_rate=args.learning_rate, optimizer="adam",
-                  program_shape=(args.program_size, args.program_size),
-                  max_iter=10**9, max_queries=args.max_queries, random_state=args.seed)
+    params = {"embed_size": args.embed_size, "q": args.q, "m": args.m,
+              "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+              "optimizer": "adam", "program_shape": (args.program_size, args.program_size),
+              "max_iter": 10**9, "max_queries": args.max_queries, "random_state": args.seed}
     params.update(overrides)
     return params
 
