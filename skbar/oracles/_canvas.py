@@ -91,20 +91,26 @@ class CanvasAdapter:
             raise ValueError("std must not contain zeros.")
         self.output = output
         self.dtype = dtype
+        # (x * scale - mean) / std == x * gain + offset: one affine map, per channel.
+        std = np.ones(1, np.float32) if self.std is None else self.std
+        mean = np.zeros(1, np.float32) if self.mean is None else self.mean
+        per_channel = (-1, 1, 1) if layout == "NCHW" else (-1,)
+        self._gain = (np.float32(self.scale) / std).astype(np.float32).reshape(per_channel)
+        offset = (-mean / std).astype(np.float32).reshape(per_channel)
+        self._offset = offset if np.any(offset) else None
 
     def to_model(self, canvases):
         x = np.asarray(canvases, dtype=np.float32)
         if self.channel_order == "BGR":
             x = x[..., ::-1]
-        if self.scale != 1.0:
-            x = x * self.scale
-        if self.mean is not None:
-            x = x - self.mean
-        if self.std is not None:
-            x = x / self.std
         if self.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x, dtype=self.dtype)
+        # Written straight into the model's layout, in two passes over the batch.
+        out = np.empty(x.shape, dtype=self.dtype)
+        np.multiply(x, self._gain, out=out, casting="unsafe")
+        if self._offset is not None:
+            out += self._offset
+        return out
 
     def to_scores(self, outputs):
         out = np.asarray(outputs, dtype=np.float64)
