@@ -131,7 +131,7 @@ def reprogram(oracle, q, data, args):
     X_train, X_test, y_train, y_test = data
     clf = BlackBoxReprogrammingClassifier(
         oracle, embed_size=args.embed_size, q=q, m=args.m, mapping="random",
-        optimizer="adam", learning_rate=0.05, program_shape=(8, 8), batch_size=args.batch_size,
+        output_mapping="average", antithetic=False, optimizer="adam", learning_rate=0.05, program_shape=(8, 8), batch_size=args.batch_size,
         max_iter=args.steps, max_queries=args.max_queries, cost_per_1000=args.price,
         verbose=int(args.verbose), random_state=args.seed)
     start = time.perf_counter()

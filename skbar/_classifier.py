@@ -56,7 +56,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     rescale : bool, default=True
         Map ``X`` linearly from the range seen in ``fit`` to ``[0, 1]`` pixels (clipped
         at predict time). False takes ``X`` as pixels in ``[0, 1]`` already.
-    q : int, default=10
+    q : int, default=5
         Random directions per gradient estimate. A step costs ``(q + 1) * batch_size``
         queries (``2 q * batch_size`` when ``antithetic``).
     m : int, default=3
@@ -64,7 +64,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
         How source labels are assigned: those the target data already predicts most
         (costs one query per training sample), at random, or given explicitly.
-    output_mapping : {"average", "iterative", "linear"}, default="average"
+    output_mapping : {"average", "iterative", "linear"}, default="linear"
         How source scores become target scores: the paper's multi-label average over
         ``label_map_``; the same average with ``label_map_`` re-chosen by frequency every
         ``refit_every`` steps under the current program (iterative label mapping,
@@ -87,12 +87,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     b : float, default=None
         Scaling of the gradient estimate; the search dimension ``d`` when None (the
         paper's choice for directions on the sphere).
-    antithetic : bool, default=False
+    antithetic : bool, default=True
         Two-sided differences along each direction.
-    program_shape : tuple of int, default=None
+    program_shape : "auto", tuple of int or None, default="auto"
         ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
-        the full canvas when None.
-    optimizer : {"sgd", "adam"} or object, default="sgd"
+        ``"auto"`` is 8x8 (or the canvas, if smaller); None is the full canvas.
+    optimizer : {"sgd", "adam"} or object, default="adam"
         The update rule; an object with ``step(w, g)``, ``get_state``, ``set_state``.
     gradient : "random" or object, default="random"
         The zeroth-order estimator; an object with ``estimate(f, w, rng)`` and
@@ -102,7 +102,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Step size ``alpha`` (the paper's ``eta``).
     lr_decay : float, default=0.0
         ``alpha_t = learning_rate / (1 + lr_decay * t)``.
-    batch_size : int, default=16
+    batch_size : int, default=32
         Target samples per minibatch.
     max_iter : int, default=100
         Optimisation steps (in addition to those already taken, with ``warm_start``).
@@ -177,10 +177,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     ...     return e / e.sum(axis=1, keepdims=True)
     >>> X = rng.rand(40, 4)
     >>> y = (X[:, 0] > 0.5).astype(int)
-    >>> clf = BlackBoxReprogrammingClassifier(oracle, input_shape=(8, 8, 3), m=2,
+    >>> clf = BlackBoxReprogrammingClassifier(oracle, input_shape=(8, 8, 3), q=5,
     ...                                       max_iter=5, random_state=0).fit(X, y)
-    >>> clf.n_queries_
-    920
+    >>> clf.n_queries_  # 40 for the initial outputs, then 5 steps of 2 q x 32 images
+    1640
     """
 
     _parameter_constraints = {
@@ -201,7 +201,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "beta": [Interval(Real, 0, None, closed="neither")],
         "b": [Interval(Real, 0, None, closed="neither"), None],
         "antithetic": ["boolean"],
-        "program_shape": [tuple, list, None],
+        "program_shape": [StrOptions({"auto"}), tuple, list, None],
         "optimizer": [StrOptions({"sgd", "adam"}), HasMethods(["step", "get_state", "set_state"])],
         "gradient": [StrOptions({"random"}), HasMethods(["estimate", "n_evaluations"])],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -219,11 +219,11 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
-                 rescale=True, q=10, m=3, mapping="frequency", output_mapping="average",
+                 rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
                  output_C=0.1, refit_every=20, loss="focal", gamma=2.0,
-                 class_weight=None, beta=0.01, b=None, antithetic=False, program_shape=None,
-                 optimizer="sgd", gradient="random", learning_rate=0.05, lr_decay=0.0,
-                 batch_size=16, max_iter=100, max_queries=None, warm_start=False,
+                 class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
+                 optimizer="adam", gradient="random", learning_rate=0.05, lr_decay=0.0,
+                 batch_size=32, max_iter=100, max_queries=None, warm_start=False,
                  checkpoint=None, checkpoint_every=10, cost_per_1000=None, verbose=0,
                  callback=None, random_state=None):
         self.oracle = oracle
@@ -296,7 +296,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         if resume is None:
             self.data_min_, self.data_max_ = float(X.min()), float(X.max())
         samples = self._samples(X, canvas_shape)
-        program = Program(canvas_shape, samples.shape[1:3], self.program_shape)
+        program = Program(canvas_shape, samples.shape[1:3], self._program_shape(canvas_shape))
 
         estimator = self._make_gradient_estimator()
         optimizer = self._make_optimizer()
@@ -422,7 +422,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
         oracle = self._get_oracle()
         samples = self._samples(X, self.canvas_shape_)
-        program = Program(self.canvas_shape_, samples.shape[1:3], self.program_shape)
+        program = Program(self.canvas_shape_, samples.shape[1:3],
+                          self._program_shape(self.canvas_shape_))
         frame = program.frame(self.program_)
         chunk = max(self.batch_size, 64)
         proba = [self._map_scores(call_oracle(oracle, program.compose(frame, samples[i:i + chunk])))
@@ -455,7 +456,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
         samples = self._samples(X, self.canvas_shape_)
-        program = Program(self.canvas_shape_, samples.shape[1:3], self.program_shape)
+        program = Program(self.canvas_shape_, samples.shape[1:3],
+                          self._program_shape(self.canvas_shape_))
         return program.compose(program.frame(self.program_), samples)
 
     def __sklearn_tags__(self):
@@ -485,6 +487,11 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             size = (size, size) if isinstance(size, Integral) else tuple(size)
             images = resize_images(images, size)
         return match_channels(images, canvas_shape[2])
+
+    def _program_shape(self, canvas_shape):
+        if isinstance(self.program_shape, str):  # "auto"
+            return (min(8, canvas_shape[0]), min(8, canvas_shape[1]))
+        return self.program_shape
 
     def _make_gradient_estimator(self):
         if isinstance(self.gradient, str):

@@ -9,8 +9,14 @@ from skbar import BlackBoxReprogrammingClassifier, OracleError
 from skbar.oracles import RandomNetworkOracle
 
 
+# The paper's estimator (fixed multi-label average, one-sided differences, a full-size
+# program), whose query counts the tests below work out by hand.
+PAPER = {"output_mapping": "average", "antithetic": False, "program_shape": None, "q": 10,
+         "batch_size": 16}
+
+
 def _clf(oracle=None, **params):
-    params = {"m": 2, "optimizer": "adam", "random_state": 0, **params}
+    params = {**PAPER, "m": 2, "optimizer": "adam", "random_state": 0, **params}
     return BlackBoxReprogrammingClassifier(oracle or RandomNetworkOracle(), **params)
 
 

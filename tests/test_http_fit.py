@@ -36,7 +36,9 @@ PRICE = 1.20  # per 1,000 queries
 
 def reprogrammer(oracle, tmp_path, **params):
     """The estimator under test, checkpointing every two steps."""
+    # The paper's one-sided estimator and fixed average, so that a step costs STEP.
     params = {"q": Q, "m": 2, "batch_size": BATCH, "mapping": "random", "max_iter": 8,
+              "antithetic": False, "output_mapping": "average",
               "max_queries": 1000, "checkpoint": tmp_path / "fit.npz", "checkpoint_every": 2,
               "cost_per_1000": PRICE, "random_state": 0, **params}
     return BlackBoxReprogrammingClassifier(oracle, **params)

@@ -83,6 +83,7 @@ def test_onnx_oracle_drives_the_estimator(tmp_path, task):
     _linear_model(path, "NCHW", n_classes=8, size=8)
     X, y, X_test, _ = task
     clf = BlackBoxReprogrammingClassifier(OnnxOracle(path), m=2, max_iter=3, q=2,
+                                          antithetic=False, batch_size=16,
                                           random_state=0).fit(X, y)
     assert clf.n_queries_ == len(X) + 3 * 3 * 16
     assert clf.predict(X_test).shape == (len(X_test),)

@@ -1,0 +1,27 @@
+import re
+
+import numpy as np
+from PIL import Image
+
+from skbar.cli import main
+
+
+def test_demo_prints_the_table_and_saves_the_figure(tmp_path, capsys):
+    png = tmp_path / "demo.png"
+    # A small, quick version of `skbar demo`: the real EfficientNet-Lite0 run at 64 pixels.
+    code = main(["demo", "--max-queries", "3000", "--image-size", "64", "--embed-size", "48",
+                 "--output", str(png)])
+    assert code == 0
+    out = capsys.readouterr().out
+    rows = {name.strip(): (float(acc), int(q.replace(",", "")))
+            for name, acc, q in re.findall(r"^(.{50}) +([01]\.\d{3}) +([\d,]+)$", out, re.M)}
+    assert len(rows) == 5, out
+    bar, queries = rows["BAR, reprogrammed (this fit)"]
+    assert 0 < queries <= 3000
+    assert rows["chance"][0] == 0.1
+    assert rows["logistic regression on pixels (white-box data)"][0] > 0.9
+    assert bar > 0.2  # well above chance even on a tiny budget
+    match = re.search(r"queries spent by the fit: ([\d,]+) of 3,000", out)
+    assert match and int(match.group(1).replace(",", "")) == queries
+    image = np.asarray(Image.open(png))
+    assert image.shape[2] == 3 and image.shape[0] >= 64
