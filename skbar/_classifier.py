@@ -74,7 +74,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         has already paid for: no extra query.
     output_C : float, default=0.1
         Inverse L2 regularisation of the learned linear output mapping.
-    refit_every : int, default=20
+    refit_every : int, default=5
         Steps between refits of the iterative or learned output mapping.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
@@ -98,8 +98,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         The zeroth-order estimator; an object with ``estimate(f, w, rng)`` and
         ``n_evaluations()`` replaces the random-direction one built from ``q``,
         ``beta``, ``b`` and ``antithetic``.
-    learning_rate : float, default=0.05
-        Step size ``alpha`` (the paper's ``eta``).
+    learning_rate : float, default=0.01
+        Step size ``alpha`` (the paper's ``eta``, 0.05). Adam's steps are about this
+        size in every coordinate whatever the noise of the estimate, so it is kept small.
     lr_decay : float, default=0.0
         ``alpha_t = learning_rate / (1 + lr_decay * t)``.
     batch_size : int, default=32
@@ -220,9 +221,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
                  rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
-                 output_C=0.1, refit_every=20, loss="focal", gamma=2.0,
+                 output_C=0.1, refit_every=5, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
-                 optimizer="adam", gradient="random", learning_rate=0.05, lr_decay=0.0,
+                 optimizer="adam", gradient="random", learning_rate=0.01, lr_decay=0.0,
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
                  checkpoint=None, checkpoint_every=10, cost_per_1000=None, verbose=0,
                  callback=None, random_state=None):
@@ -336,7 +337,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         step_cost = estimator.n_evaluations() * batch
         w = self.program_
         learned = self.output_mapping in ("iterative", "linear")
-        seen = []
+        # Outputs the refits learn from, newest last: at first the training set under the
+        # initial program, then, step by step, minibatches under the current one.
+        seen = list(getattr(self, "_initial_outputs", None) or [])
+        self._initial_outputs = None
         bar = progress_bar(self.max_queries, initial=counter.n_queries,
                            enabled=bool(self.verbose))
         self.stop_reason_ = "max_iter"
@@ -379,6 +383,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                                "n_queries": self.n_queries_}):
                     self.stop_reason_ = "callback"
                     break
+            if learned and seen:
+                # The head must read the outputs of the program it is shipped with.
+                self._refit_output_mapping(seen)
         except BudgetExhausted as exc:
             # An oracle that retries can run into the budget mid-step: the step is lost,
             # the program before it is kept.
@@ -554,6 +561,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.label_map_ = check_label_map(self.mapping, n_classes, self.n_source_classes_)
             check_mapping_size(n_classes, self.n_source_classes_, self.label_map_.shape[1])
+        # Kept for the first refits of an iterative or learned mapping (not pickled).
+        self._initial_outputs = None if scores is None else [(scores, y)]
         self.output_coef_ = self.output_intercept_ = None
         if self.output_mapping == "linear":
             self.output_coef_, self.output_intercept_ = fit_linear_map(
@@ -566,10 +575,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         return apply_label_map(scores, self.label_map_)
 
     def _refit_output_mapping(self, seen):
-        """Refit the learned output mapping on the latest outputs the search paid for.
+        """Refit the output mapping on the latest outputs the search paid for.
 
-        They come from the minibatches of recent steps, at or within ``beta`` of the
-        current program (about one training set's worth): no extra query.
+        About one training set's worth: the minibatches of recent steps, at or within
+        ``beta`` of the current program, topped up with the initial outputs: no extra query.
         """
         labels = np.concatenate([batch_labels for _, batch_labels in seen])
         if np.unique(labels).size < 2:
