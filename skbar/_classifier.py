@@ -589,7 +589,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                                                   self.label_map_.shape[1])
         else:
             self.output_coef_, self.output_intercept_ = fit_linear_map(
-                scores, labels, self.classes_.size, self.output_C)
+                scores, labels, self.classes_.size, self.output_C,
+                init=(self.output_coef_, self.output_intercept_))
 
     def _cost(self):
         if self.cost_per_1000 is None:

@@ -108,12 +108,18 @@ def _log_scores(source_scores):
     return np.log(np.clip(source_scores, 1e-12, None))
 
 
-def fit_linear_map(source_scores, y, n_classes, C=0.1):
+def fit_linear_map(source_scores, y, n_classes, C=0.1, init=None):
     """A learned output mapping: multinomial logistic regression on log source scores.
 
     The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
     the "linear probe" of black-box transfer): each target class gets a weight for every
     source class, fitted on outputs the fit has already paid for.
+
+    Parameters
+    ----------
+    init : tuple of (coef, intercept), optional
+        A previous fit to start from: refits on slowly changing outputs then take a few
+        solver iterations instead of hundreds.
 
     Returns
     -------
@@ -126,15 +132,24 @@ def fit_linear_map(source_scores, y, n_classes, C=0.1):
     from sklearn.linear_model import LogisticRegression
 
     present = np.unique(y)
+    binary = present.size == 2
+    model = LogisticRegression(C=C, max_iter=1000, warm_start=init is not None)
+    if init is not None:
+        # scikit-learn keeps one row for two classes: the log-odds of the second.
+        coef, intercept = init
+        if binary:
+            model.coef_ = (coef[present[1]] - coef[present[0]])[np.newaxis]
+            model.intercept_ = np.atleast_1d(intercept[present[1]] - intercept[present[0]])
+        else:
+            model.coef_, model.intercept_ = coef[present].copy(), intercept[present].copy()
     with warnings.catch_warnings():
         # Refitted every few steps on fresh outputs: a nearly converged head serves as
         # well as a fully converged one, and a warning per refit would drown the log.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = LogisticRegression(C=C, max_iter=1000).fit(_log_scores(source_scores), y)
+        model.fit(_log_scores(source_scores), y)
     coef = np.zeros((n_classes, source_scores.shape[1]))
     intercept = np.full(n_classes, -1e3)  # a class absent from the data is never predicted
-    if present.size == 2:
-        # scikit-learn keeps one row for two classes: the log-odds of the second.
+    if binary:
         coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
         coef[present[0]], intercept[present[0]] = 0.0, 0.0
     else:
