@@ -68,13 +68,13 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         How source scores become target scores: the paper's multi-label average over
         ``label_map_``; the same average with ``label_map_`` re-chosen by frequency every
         ``refit_every`` steps under the current program (iterative label mapping,
-        ILM-VP, Chen et al. 2023); or a learned linear map (multinomial logistic
-        regression on the log source scores), fitted on the training data's outputs
+        ILM-VP, Chen et al. 2023); or a learned linear map (closed-form ridge regression
+        on the log source scores, with a fitted temperature), fitted on the training data's outputs
         under the initial program (one query per sample). Refits use outputs the search
         has already paid for: no extra query.
-    output_C : float, default=0.1
-        Inverse L2 regularisation of the learned linear output mapping.
-    refit_every : int, default=50
+    output_alpha : float, default=10.0
+        L2 regularisation of the learned linear output mapping (a ridge fit).
+    refit_every : int, default=5
         Steps between refits of the iterative or learned output mapping.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
@@ -194,7 +194,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "m": [Interval(Integral, 1, None, closed="left")],
         "mapping": [StrOptions({"frequency", "random"}), "array-like"],
         "output_mapping": [StrOptions({"average", "iterative", "linear"})],
-        "output_C": [Interval(Real, 0, None, closed="neither")],
+        "output_alpha": [Interval(Real, 0, None, closed="neither")],
         "refit_every": [Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"focal", "ce"})],
         "gamma": [Interval(Real, 0, None, closed="left")],
@@ -221,7 +221,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
                  rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
-                 output_C=0.1, refit_every=50, loss="focal", gamma=2.0,
+                 output_alpha=10.0, refit_every=5, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
                  optimizer="adam", gradient="random", learning_rate=0.01, lr_decay=0.0,
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
@@ -236,7 +236,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.m = m
         self.mapping = mapping
         self.output_mapping = output_mapping
-        self.output_C = output_C
+        self.output_alpha = output_alpha
         self.refit_every = refit_every
         self.loss = loss
         self.gamma = gamma
@@ -566,7 +566,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.output_coef_ = self.output_intercept_ = None
         if self.output_mapping == "linear":
             self.output_coef_, self.output_intercept_ = fit_linear_map(
-                scores, y, n_classes, self.output_C)
+                scores, y, n_classes, self.output_alpha)
 
     def _map_scores(self, scores):
         """Target-class probabilities from source scores, by the fitted output mapping."""
@@ -589,8 +589,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                                                   self.label_map_.shape[1])
         else:
             self.output_coef_, self.output_intercept_ = fit_linear_map(
-                scores, labels, self.classes_.size, self.output_C,
-                init=(self.output_coef_, self.output_intercept_))
+                scores, labels, self.classes_.size, self.output_alpha)
 
     def _cost(self):
         if self.cost_per_1000 is None:

@@ -108,53 +108,55 @@ def _log_scores(source_scores):
     return np.log(np.clip(source_scores, 1e-12, None))
 
 
-def fit_linear_map(source_scores, y, n_classes, C=0.1, init=None):
-    """A learned output mapping: multinomial logistic regression on log source scores.
+def fit_linear_map(source_scores, y, n_classes, alpha=10.0):
+    """A learned output mapping: ridge regression from log source scores to the classes.
 
     The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
     the "linear probe" of black-box transfer): each target class gets a weight for every
-    source class, fitted on outputs the fit has already paid for.
+    source class, fitted on outputs the fit has already paid for. The fit is closed-form
+    (one-vs-all ridge on +-1 targets, scikit-learn's ``RidgeClassifier``), so refitting it
+    every few steps costs a fraction of a second; a temperature, fitted by cross-entropy
+    on the same outputs, turns its scores into probabilities for the loss.
 
     Parameters
     ----------
-    init : tuple of (coef, intercept), optional
-        A previous fit to start from: refits on slowly changing outputs then take a few
-        solver iterations instead of hundreds.
+    source_scores : ndarray of shape (n_samples, n_source)
+    y : ndarray of shape (n_samples,)
+        Encoded target labels in ``[0, n_classes)``.
+    n_classes : int
+    alpha : float
+        L2 regularisation of the ridge fit.
 
     Returns
     -------
     coef : ndarray of shape (n_classes, n_source)
+        Already multiplied by the temperature.
     intercept : ndarray of shape (n_classes,)
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
+    from scipy.optimize import minimize_scalar
+    from sklearn.linear_model import RidgeClassifier
 
     present = np.unique(y)
-    binary = present.size == 2
-    model = LogisticRegression(C=C, max_iter=1000, warm_start=init is not None)
-    if init is not None:
-        # scikit-learn keeps one row for two classes: the log-odds of the second.
-        coef, intercept = init
-        if binary:
-            model.coef_ = (coef[present[1]] - coef[present[0]])[np.newaxis]
-            model.intercept_ = np.atleast_1d(intercept[present[1]] - intercept[present[0]])
-        else:
-            model.coef_, model.intercept_ = coef[present].copy(), intercept[present].copy()
-    with warnings.catch_warnings():
-        # Refitted every few steps on fresh outputs: a nearly converged head serves as
-        # well as a fully converged one, and a warning per refit would drown the log.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(_log_scores(source_scores), y)
+    model = RidgeClassifier(alpha=alpha).fit(_log_scores(source_scores), y)
     coef = np.zeros((n_classes, source_scores.shape[1]))
     intercept = np.full(n_classes, -1e3)  # a class absent from the data is never predicted
-    if binary:
-        coef[present[1]], intercept[present[1]] = model.coef_[0], model.intercept_[0]
-        coef[present[0]], intercept[present[0]] = 0.0, 0.0
+    if present.size == 2:
+        # One row for two classes, the score of the second: split it symmetrically.
+        row, bias = np.atleast_2d(model.coef_)[0], np.atleast_1d(model.intercept_)[0]
+        coef[present[1]], intercept[present[1]] = row / 2, bias / 2
+        coef[present[0]], intercept[present[0]] = -row / 2, -bias / 2
     else:
         coef[present], intercept[present] = model.coef_, model.intercept_
-    return coef, intercept
+    scores = _log_scores(source_scores) @ coef.T + intercept
+    rows = np.arange(len(y))
+
+    def cross_entropy(log_t):
+        z = np.exp(log_t) * scores
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, y]))
+
+    temperature = np.exp(minimize_scalar(cross_entropy, bounds=(-3, 5), method="bounded").x)
+    return coef * temperature, intercept * temperature
 
 
 def apply_linear_map(source_scores, coef, intercept):

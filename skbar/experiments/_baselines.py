@@ -45,7 +45,7 @@ def make_mlp_baseline(hidden_layer_sizes=(64,), alpha=1.0, max_iter=200, random_
     ])
 
 
-def make_linear_probe(oracle, output_C=0.1, **params):
+def make_linear_probe(oracle, output_alpha=10.0, **params):
     """Logistic regression on the source model's log-probabilities for the embedded sample.
 
     This is the estimator's learned output mapping with no program search
@@ -56,10 +56,10 @@ def make_linear_probe(oracle, output_C=0.1, **params):
     Parameters
     ----------
     oracle : object
-    output_C : float, default=0.1
-        Inverse L2 regularisation of the logistic regression.
+    output_alpha : float, default=10.0
+        L2 regularisation of the ridge output mapping.
     **params
         Embedding parameters (``embed_size``, ``batch_size``, ...).
     """
     return make_bar_pipeline(oracle, mapping="random", output_mapping="linear",
-                             output_C=output_C, max_iter=0, **params)
+                             output_alpha=output_alpha, max_iter=0, **params)
