@@ -419,8 +419,13 @@ def test_key_in_url_is_not_shown():
 def test_travels_to_joblib_workers(server, reference, monkeypatch):
     from joblib import Parallel, delayed
 
+    from joblib.externals.loky import get_reusable_executor
+
     canvases, expected = reference
     monkeypatch.setenv("SKBAR_API_KEY", KEY)
+    # Workers left by an earlier test started before the key was in the environment, and
+    # the key never travels in a pickle: start fresh ones, as a user's first job would.
+    get_reusable_executor().shutdown(wait=True, kill_workers=True)
     oracle = oracle_for(server, api_key=None)
     oracle.predict_proba(canvases[:1])
     chunks = Parallel(n_jobs=2, backend="loky")(
