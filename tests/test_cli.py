@@ -27,3 +27,17 @@ def test_demo_prints_the_table_and_saves_the_figure(tmp_path, capsys):
     assert match and int(match.group(1).replace(",", "")) == queries
     image = np.asarray(Image.open(png))
     assert image.shape[2] == 3 and image.shape[0] >= 64
+
+
+def test_the_default_oracle_is_the_built_in_efficientnet_lite0(tmp_path, monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from skbar import BlackBoxReprogrammingClassifier
+
+    monkeypatch.setenv("SKBAR_CACHE", str(tmp_path))
+    X, y = load_digits(return_X_y=True)
+    clf = BlackBoxReprogrammingClassifier(sample_shape=(8, 8), embed_size=64, max_iter=0)
+    clf.fit(X[:20], y[:20])
+    assert clf.canvas_shape_ == (224, 224, 3) and clf.n_source_classes_ == 1000
+    assert clf.n_queries_ == 20  # the learned mapping's one query per sample
+    assert any(p.name.startswith("efficientnet-lite0") for p in tmp_path.iterdir())
