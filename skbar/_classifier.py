@@ -74,7 +74,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         has already paid for: no extra query.
     output_alpha : float, default=10.0
         L2 regularisation of the learned linear output mapping (a ridge fit).
-    refit_every : int, default=5
+    refit_every : int, default=10
         Steps between refits of the iterative or learned output mapping.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
@@ -221,7 +221,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
                  rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
-                 output_alpha=10.0, refit_every=5, loss="focal", gamma=2.0,
+                 output_alpha=10.0, refit_every=10, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
                  optimizer="adam", gradient="random", learning_rate=0.01, lr_decay=0.0,
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
