@@ -351,9 +351,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     break
                 idx = rng.choice(n, size=batch, replace=False)
                 batch_samples, batch_y = samples[idx], y[idx]
-                recorded = []
+                recorded = False
 
                 def f(w_trial):
+                    nonlocal recorded
                     canvases = program.compose(program.frame(w_trial), batch_samples)
                     scores = counter(canvases)
                     if learned and not recorded:
@@ -362,7 +363,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                         # evaluation per step, so the data are distinct samples.
                         seen.append((scores, batch_y))
                         _keep_latest(seen, n)
-                        recorded.append(True)
+                        recorded = True
                     return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries

@@ -29,7 +29,7 @@ def test_zeroth_order_training_learns_a_task_the_untrained_program_cannot(task):
     oracle = RandomNetworkOracle()
     trained = _clf(oracle, mapping="random", q=20, batch_size=32, max_iter=400).fit(X, y)
     accuracy = trained.score(X_test, y_test)
-    # A linear probe on this oracle's outputs reaches about 0.80 on this task.
+    # Longer runs (1,000 steps) on this oracle and task reach 0.75-0.87.
     assert accuracy >= 0.70, accuracy
     # The count is what the oracle really received during fit: 400 steps of (q + 1) = 21
     # minibatches of 32, and no query for a random mapping.

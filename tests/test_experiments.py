@@ -145,7 +145,8 @@ def test_folds_in_parallel_give_the_serial_scores(cohort):
 
 
 def test_a_dask_cluster_gives_the_serial_scores(cohort):
-    distributed = pytest.importorskip("dask.distributed")
+    distributed = pytest.importorskip(
+        "dask.distributed", reason="the Dask backend is the optional `dask` extra (CI installs it)")
     X, y = cohort
     cv = ten_fold(0, n_splits=4)
     methods = {"BAR": bar(), "probe": make_linear_probe(toy_oracle())}
@@ -180,8 +181,9 @@ def test_each_example_runs_in_one_command(name, extra, capsys):
 
 
 def test_white_box_reprogramming_uses_the_oracles_model():
-    pytest.importorskip("torch")
-    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("torch", reason="white-box baselines are the optional `torch` extra")
+    pytest.importorskip("efficientnet_lite_pytorch",
+                        reason="white-box baselines are the optional `torch` extra")
     import torch
 
     from skbar import zoo
@@ -208,8 +210,9 @@ def test_white_box_reprogramming_uses_the_oracles_model():
 
 
 def test_fine_tuning_trains_a_new_head_on_the_same_network():
-    pytest.importorskip("torch")
-    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("torch", reason="white-box baselines are the optional `torch` extra")
+    pytest.importorskip("efficientnet_lite_pytorch",
+                        reason="white-box baselines are the optional `torch` extra")
     from skbar.experiments import FineTuningClassifier
     from skbar.experiments._torch import _pretrained
 

@@ -237,7 +237,7 @@ def test_retries_that_exhaust_the_budget_mid_step_stop_at_the_budget(server, dat
 
 def test_cost_is_queries_times_price_and_the_progress_bar_shows_it(
         server, data, tmp_path, capsys):
-    pytest.importorskip("tqdm")
+    pytest.importorskip("tqdm", reason="the progress bar is drawn by tqdm when it is installed")
     oracle = oracle_for(server, max_batch_size=8)
     clf = reprogrammer(oracle, tmp_path, max_iter=4, cost_per_1000=25.0, verbose=1).fit(*data)
 
