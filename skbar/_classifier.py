@@ -17,16 +17,32 @@ from ._progress import progress_bar
 from .losses import cross_entropy, focal_loss
 from .mapping import (apply_label_map, apply_linear_map, check_label_map, check_mapping_size,
                       fit_linear_map, frequency_label_map, random_label_map)
-from .optim import SGD, Adam, RandomDirectionEstimator
+from .optim import CMAES, SGD, SPSAGC, Adam, RandomDirectionEstimator
 from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from .program import Program, match_channels, resize_images, to_images
 
 
-def _keep_latest(batches, n_samples):
-    """Drop the oldest ``(scores, labels)`` batches beyond ``n_samples`` samples."""
-    total = sum(len(labels) for _, labels in batches)
-    while batches and total - len(batches[0][1]) >= n_samples:
-        total -= len(batches.pop(0)[1])
+class _LatestOutputs:
+    """The latest oracle output paid for on each training sample: refit data for free.
+
+    Refits of the output mapping read one row per distinct sample, each from the most
+    recent program it was queried under, so no row is counted twice and none is lost.
+    """
+
+    def __init__(self, y, initial=None):
+        self.y = y
+        self.n_samples = n_samples = len(y)
+        self.scores = None if initial is None else np.asarray(initial, dtype=np.float32)
+        self.known = np.full(n_samples, initial is not None)
+
+    def record(self, idx, scores):
+        if self.scores is None:
+            self.scores = np.zeros((self.n_samples, scores.shape[1]), dtype=np.float32)
+        self.scores[idx] = scores
+        self.known[idx] = True
+
+    def __bool__(self):
+        return bool(self.known.any())
 
 
 class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
@@ -70,12 +86,20 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         ``refit_every`` steps under the current program (iterative label mapping,
         ILM-VP, Chen et al. 2023); or a learned linear map (closed-form ridge regression
         on the log source scores, with a fitted temperature), fitted on the training data's outputs
-        under the initial program (one query per sample). Refits use outputs the search
-        has already paid for: no extra query.
+        under the initial program (one query per sample). Refits during the search use
+        outputs it has already paid for: no extra query (see ``refit_final`` for the
+        last one).
     output_alpha : float, default=10.0
         L2 regularisation of the learned linear output mapping (a ridge fit).
     refit_every : int, default=10
         Steps between refits of the iterative or learned output mapping.
+    refit_final : bool, default=True
+        When the search ends, query every training sample once under the final program
+        and refit the iterative or learned output mapping on those outputs: the mapping
+        then reads the outputs of the program it is shipped with (tiny changes of the
+        program change the source model's answers a lot). Costs one query per training
+        sample, held in reserve from ``max_queries``. False refits on the latest output
+        paid for on each sample during the search, at no extra query.
     loss : {"focal", "ce"}, default="focal"
         Focal loss or cross-entropy on the mapped probabilities.
     gamma : float, default=2.0
@@ -92,15 +116,24 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     program_shape : "auto", tuple of int or None, default="auto"
         ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
         ``"auto"`` is 8x8 (or the canvas, if smaller); None is the full canvas.
-    optimizer : {"sgd", "adam"} or object, default="adam"
-        The update rule; an object with ``step(w, g)``, ``get_state``, ``set_state``.
-    gradient : "random" or object, default="random"
-        The zeroth-order estimator; an object with ``estimate(f, w, rng)`` and
-        ``n_evaluations()`` replaces the random-direction one built from ``q``,
-        ``beta``, ``b`` and ``antithetic``.
+    optimizer : {"sgd", "adam", "spsa-gc", "cma"} or object, default="adam"
+        The update rule on the gradient estimate: SGD (the paper's), Adam (ZO-AdaMM),
+        or SPSA-GC, BlackVIP's Nesterov step with decaying gain (see
+        :class:`skbar.optim.SPSAGC`); or "cma", CMA-ES from the ``cma`` package, which
+        searches by ranking ``4 + 3 ln d`` candidate programs per step and uses no
+        gradient estimate (a step costs that many minibatches). An object with
+        ``step(w, g)``, ``get_state``, ``set_state`` (and optionally ``lookahead(w)``,
+        the point to estimate the gradient at), or with ``search_step(f, w, rng)``,
+        ``n_evaluations(d)``, ``get_state``, ``set_state`` for a search of its own.
+    gradient : {"random", "spsa"} or object, default="random"
+        The zeroth-order estimator: random unit directions on the sphere (the paper's,
+        scaled by ``b``), or SPSA's random signs (+-1 in every coordinate, scaled by 1);
+        both built from ``q``, ``beta`` and ``antithetic``. An object with
+        ``estimate(f, w, rng)`` and ``n_evaluations()`` replaces them.
     learning_rate : float, default=0.01
         Step size ``alpha`` (the paper's ``eta``, 0.05). Adam's steps are about this
         size in every coordinate whatever the noise of the estimate, so it is kept small.
+        For ``optimizer="cma"``, the initial step size ``sigma`` of the population.
     lr_decay : float, default=0.0
         ``alpha_t = learning_rate / (1 + lr_decay * t)``.
     batch_size : int, default=32
@@ -180,8 +213,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     >>> y = (X[:, 0] > 0.5).astype(int)
     >>> clf = BlackBoxReprogrammingClassifier(oracle, input_shape=(8, 8, 3), q=5,
     ...                                       max_iter=5, random_state=0).fit(X, y)
-    >>> clf.n_queries_  # 40 for the initial outputs, then 5 steps of 2 q x 32 images
-    1640
+    >>> clf.n_queries_  # 40 initial outputs, 5 steps of 2 q x 32 images, 40 final ones
+    1680
     """
 
     _parameter_constraints = {
@@ -196,6 +229,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "output_mapping": [StrOptions({"average", "iterative", "linear"})],
         "output_alpha": [Interval(Real, 0, None, closed="neither")],
         "refit_every": [Interval(Integral, 1, None, closed="left")],
+        "refit_final": ["boolean"],
         "loss": [StrOptions({"focal", "ce"})],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -203,8 +237,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "b": [Interval(Real, 0, None, closed="neither"), None],
         "antithetic": ["boolean"],
         "program_shape": [StrOptions({"auto"}), tuple, list, None],
-        "optimizer": [StrOptions({"sgd", "adam"}), HasMethods(["step", "get_state", "set_state"])],
-        "gradient": [StrOptions({"random"}), HasMethods(["estimate", "n_evaluations"])],
+        "optimizer": [StrOptions({"sgd", "adam", "spsa-gc", "cma"}),
+                      HasMethods(["step", "get_state", "set_state"]),
+                      HasMethods(["search_step", "n_evaluations", "get_state", "set_state"])],
+        "gradient": [StrOptions({"random", "spsa"}), HasMethods(["estimate", "n_evaluations"])],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -221,7 +257,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, oracle=None, *, input_shape=None, sample_shape=None, embed_size=None,
                  rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
-                 output_alpha=10.0, refit_every=10, loss="focal", gamma=2.0,
+                 output_alpha=10.0, refit_every=10, refit_final=True, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
                  optimizer="adam", gradient="random", learning_rate=0.01, lr_decay=0.0,
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
@@ -238,6 +274,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.output_mapping = output_mapping
         self.output_alpha = output_alpha
         self.refit_every = refit_every
+        self.refit_final = refit_final
         self.loss = loss
         self.gamma = gamma
         self.class_weight = class_weight
@@ -296,6 +333,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         resume = self._resume_state(classes)
         if resume is None:
             self.data_min_, self.data_max_ = float(X.min()), float(X.max())
+            self._refit_data = None
         samples = self._samples(X, canvas_shape)
         program = Program(canvas_shape, samples.shape[1:3], self._program_shape(canvas_shape))
 
@@ -334,19 +372,27 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def _train(self, counter, program, samples, y, estimator, optimizer, loss_fn, rng):
         n = samples.shape[0]
         batch = min(self.batch_size, n)
-        step_cost = estimator.n_evaluations() * batch
         w = self.program_
+        evolution = hasattr(optimizer, "search_step")
+        step_cost = (optimizer.n_evaluations(w.size) if evolution
+                     else estimator.n_evaluations()) * batch
         learned = self.output_mapping in ("iterative", "linear")
-        # Outputs the refits learn from, newest last: at first the training set under the
-        # initial program, then, step by step, minibatches under the current one.
-        seen = list(getattr(self, "_initial_outputs", None) or [])
-        self._initial_outputs = None
+        # Queries kept back for the final pass over the training set.
+        reserve = n if learned and self.refit_final else 0
+        # Outputs the refits learn from: at first the training set under the initial
+        # program, then, step by step, each minibatch under the current one.
+        seen = getattr(self, "_refit_data", None)
+        if seen is None or not np.array_equal(seen.y, y):  # a new fit, or new data
+            seen = _LatestOutputs(y, getattr(self, "_initial_outputs", None))
+        # Kept for a warm start in this process (not pickled).
+        self._refit_data, self._initial_outputs = seen, None
         bar = progress_bar(self.max_queries, initial=counter.n_queries,
                            enabled=bool(self.verbose))
         self.stop_reason_ = "max_iter"
+        first_step = self.n_iter_
         try:
             for _ in range(self.max_iter):
-                if not counter.can_afford(step_cost):
+                if not counter.can_afford(step_cost + reserve):
                     self.stop_reason_ = "max_queries"
                     break
                 idx = rng.choice(n, size=batch, replace=False)
@@ -361,18 +407,21 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                         # The step's first outputs, at or within beta of the current
                         # program: free data for refitting the output mapping. One
                         # evaluation per step, so the data are distinct samples.
-                        seen.append((scores, batch_y))
-                        _keep_latest(seen, n)
+                        seen.record(idx, scores)
                         recorded = True
                     return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries
-                g, f_w = estimator.estimate(f, w, rng)
-                w = optimizer.step(w, g)
+                if evolution:
+                    w, f_w = optimizer.search_step(f, w, rng)
+                else:
+                    at = optimizer.lookahead(w) if hasattr(optimizer, "lookahead") else w
+                    g, f_w = estimator.estimate(f, at, rng)
+                    w = optimizer.step(w, g)
                 self.program_ = w
                 self.n_iter_ += 1
                 if learned and self.n_iter_ % self.refit_every == 0:
-                    self._refit_output_mapping(seen)
+                    self._refit_output_mapping(seen, y)
                 self.loss_curve_.append(f_w)
                 self.n_queries_ = counter.n_queries
                 bar.update(counter.n_queries - spent_before)
@@ -384,9 +433,17 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                                "n_queries": self.n_queries_}):
                     self.stop_reason_ = "callback"
                     break
-            if learned and seen:
+            moved = self.n_iter_ > first_step  # else the outputs are those of w already
+            if learned and reserve and moved and counter.can_afford(reserve):
                 # The head must read the outputs of the program it is shipped with.
-                self._refit_output_mapping(seen)
+                frame = program.frame(w)
+                chunk = max(self.batch_size, 64)
+                for start in range(0, n, chunk):
+                    idx = np.arange(start, min(start + chunk, n))
+                    seen.record(idx, counter(program.compose(frame, samples[idx])))
+                    bar.update(idx.size)
+            if learned and seen:
+                self._refit_output_mapping(seen, y)
         except BudgetExhausted as exc:
             # An oracle that retries can run into the budget mid-step: the step is lost,
             # the program before it is kept.
@@ -468,6 +525,15 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                           self._program_shape(self.canvas_shape_))
         return program.compose(program.frame(self.program_), samples)
 
+    def __getstate__(self):
+        # The refit data are a cache of outputs for a warm start in this process: they
+        # can be large (one row of source scores per training sample), so pickles and
+        # clones leave them out.
+        state = dict(super().__getstate__())  # a copy: the live estimator keeps its own
+        state.pop("_refit_data", None)
+        state.pop("_initial_outputs", None)
+        return state
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -503,7 +569,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def _make_gradient_estimator(self):
         if isinstance(self.gradient, str):
-            return RandomDirectionEstimator(self.q, self.beta, self.b, antithetic=self.antithetic)
+            distribution = "rademacher" if self.gradient == "spsa" else "sphere"
+            return RandomDirectionEstimator(self.q, self.beta, self.b, distribution,
+                                            antithetic=self.antithetic)
         return copy.deepcopy(self.gradient)
 
     def _make_optimizer(self):
@@ -511,6 +579,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             return SGD(self.learning_rate, self.lr_decay)
         if self.optimizer == "adam":
             return Adam(self.learning_rate, self.lr_decay)
+        if self.optimizer == "spsa-gc":
+            return SPSAGC(self.learning_rate)
+        if self.optimizer == "cma":
+            return CMAES(sigma=self.learning_rate)
         return copy.deepcopy(self.optimizer)
 
     def _make_loss(self, y, classes):
@@ -563,7 +635,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             self.label_map_ = check_label_map(self.mapping, n_classes, self.n_source_classes_)
             check_mapping_size(n_classes, self.n_source_classes_, self.label_map_.shape[1])
         # Kept for the first refits of an iterative or learned mapping (not pickled).
-        self._initial_outputs = None if scores is None else [(scores, y)]
+        self._initial_outputs = scores
         self.output_coef_ = self.output_intercept_ = None
         if self.output_mapping == "linear":
             self.output_coef_, self.output_intercept_ = fit_linear_map(
@@ -575,16 +647,17 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             return apply_linear_map(scores, self.output_coef_, self.output_intercept_)
         return apply_label_map(scores, self.label_map_)
 
-    def _refit_output_mapping(self, seen):
+    def _refit_output_mapping(self, seen, y):
         """Refit the output mapping on the latest outputs the search paid for.
 
-        About one training set's worth: the minibatches of recent steps, at or within
-        ``beta`` of the current program, topped up with the initial outputs: no extra query.
+        One row per training sample, from the last program it was queried under (at or
+        near the current one; the initial program for samples not drawn since): no
+        extra query.
         """
-        labels = np.concatenate([batch_labels for _, batch_labels in seen])
+        labels = y[seen.known]
         if np.unique(labels).size < 2:
             return
-        scores = np.concatenate([batch_scores for batch_scores, _ in seen])
+        scores = seen.scores[seen.known]
         if self.output_mapping == "iterative":
             self.label_map_ = frequency_label_map(scores, labels, self.classes_.size,
                                                   self.label_map_.shape[1])

@@ -233,7 +233,7 @@ def test_no_warning_on_a_normal_fit(task):
         _clf(max_iter=3).fit(X, y)
 
 
-def test_learned_output_mapping_starts_as_a_linear_probe_and_costs_no_extra_queries(task):
+def test_learned_output_mapping_starts_as_a_linear_probe_and_ends_on_the_final_program(task):
     from sklearn.linear_model import RidgeClassifier
 
     X, y, X_test, y_test = task
@@ -248,9 +248,32 @@ def test_learned_output_mapping_starts_as_a_linear_probe_and_costs_no_extra_quer
 
     trained = _clf(oracle, output_mapping="linear", mapping="random", q=20, batch_size=32,
                    max_iter=200, refit_every=10).fit(X, y)
-    # Refits use outputs already paid for: the count is the probe's plus the steps'.
-    assert trained.n_queries_ == len(X) + 200 * 21 * 32
+    # Refits during the search use outputs already paid for; the final pass costs one
+    # query per sample: the count is the probe's, the steps' and the final pass's.
+    assert trained.n_queries_ == len(X) + 200 * 21 * 32 + len(X)
     assert trained.score(X_test, y_test) > start.score(X_test, y_test)
+    # The shipped head is the ridge fit on the outputs of the shipped program.
+    features = np.log(oracle.predict_proba(trained.reprogram(X)))
+    probe = RidgeClassifier(alpha=10.0).fit(features, y)
+    test_features = np.log(oracle.predict_proba(trained.reprogram(X_test)))
+    np.testing.assert_array_equal(trained.predict(X_test), probe.predict(test_features))
+
+
+def test_final_pass_is_held_in_reserve_from_the_budget(task):
+    X, y, _, _ = task
+    oracle = RandomNetworkOracle()
+    clf = _clf(oracle, output_mapping="linear", mapping="random", q=5, batch_size=16,
+               max_iter=10**6, max_queries=2000).fit(X, y)
+    # 200 initial outputs, steps of 6 x 16 = 96 while 96 + 200 more fit, 200 final ones.
+    n_steps = (2000 - 200 - 200) // 96
+    assert clf.n_iter_ == n_steps and clf.stop_reason_ == "max_queries"
+    assert clf.n_queries_ == 200 + n_steps * 96 + 200 <= 2000
+    assert oracle.n_images == clf.n_queries_
+
+    free = _clf(oracle, output_mapping="linear", mapping="random", q=5, batch_size=16,
+                max_iter=10**6, max_queries=2000, refit_final=False).fit(X, y)
+    assert free.n_iter_ == (2000 - 200) // 96
+    assert free.n_queries_ == 200 + free.n_iter_ * 96
 
 
 def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
@@ -258,8 +281,41 @@ def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
     oracle = RandomNetworkOracle()
     clf = _clf(oracle, output_mapping="iterative", mapping="random", m=2, q=20,
                batch_size=32, max_iter=200, refit_every=10).fit(X, y)
-    assert clf.n_queries_ == 200 * 21 * 32 == oracle.n_images
+    # The refits during the search are free; the final one costs a pass over X.
+    assert clf.n_queries_ == 200 * 21 * 32 + len(X) == oracle.n_images
     first = _clf(mapping="random", m=2, max_iter=0).fit(X, y).label_map_
     assert not np.array_equal(clf.label_map_, first)  # re-chosen under the program
     assert np.unique(clf.label_map_).size == clf.label_map_.size
     assert clf.score(X_test, y_test) >= 0.7
+
+
+@pytest.mark.parametrize("params, per_step", [
+    # BlackVIP's SPSA-GC: random signs, two-sided, q=4 -> 8 minibatches a step.
+    ({"gradient": "spsa", "optimizer": "spsa-gc", "antithetic": True, "q": 4}, 8),
+    # CMA-ES on a 4x4x1 program: 4 + int(3 ln 16) = 12 candidates a generation.
+    ({"optimizer": "cma", "program_shape": (4, 4), "learning_rate": 0.5}, 12),
+])
+def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, per_step):
+    if params["optimizer"] == "cma":
+        pytest.importorskip("cma")
+    X, y, _, _ = task
+    oracle = RandomNetworkOracle()
+    clf = _clf(oracle, mapping="random", batch_size=16, max_iter=60, **params).fit(X, y)
+    assert clf.n_queries_ == 60 * per_step * 16 == oracle.n_images
+    first, last = np.mean(clf.loss_curve_[:10]), np.mean(clf.loss_curve_[-10:])
+    assert last < first - 0.02, (first, last)
+    again = _clf(mapping="random", batch_size=16, max_iter=60, **params).fit(X, y)
+    np.testing.assert_array_equal(again.program_, clf.program_)  # reproducible
+
+
+def test_cma_es_warm_start_continues_from_the_saved_mean_and_step_size(task, tmp_path):
+    pytest.importorskip("cma")
+    X, y, _, _ = task
+    params = dict(mapping="random", optimizer="cma", program_shape=(4, 4), batch_size=16)
+    first = _clf(max_iter=5, checkpoint=tmp_path / "cma.npz", **params).fit(X, y)
+    resumed = _clf(max_iter=5, warm_start=True, checkpoint=tmp_path / "cma.npz",
+                   **params).fit(X, y)
+    assert resumed.n_iter_ == 10 and resumed.n_queries_ == 10 * 12 * 16
+    saved = np.load(tmp_path / "cma.npz")
+    assert int(saved["optimizer_generation"]) == 10 and float(saved["optimizer_sigma"]) > 0
+    assert not np.array_equal(resumed.program_, first.program_)

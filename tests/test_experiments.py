@@ -208,6 +208,19 @@ def test_white_box_reprogramming_uses_the_oracles_model():
     assert np.all(fitted.bar_.program_[fitted.bar_.mask_ == 0] == 0)
     assert set(ar.predict(X)) <= {0, 1}
 
+    # With the black-box estimator's learned head: trained jointly with W, then refitted
+    # on the outputs under the final program (a pass over X). A callback can stop it.
+    steps = []
+    linear = WhiteBoxReprogrammingClassifier(
+        image_size=64, embed_size=32, rescale=False, m=2, max_iter=5, batch_size=4,
+        output_mapping="linear", random_state=0,
+        callback=lambda est, info: steps.append(info["n_queries"]) or len(steps) == 3)
+    linear.fit((X + 1) / 2, y)
+    assert steps == [len(X) + 4, len(X) + 8, len(X) + 12] and linear.n_iter_ == 3
+    assert linear.n_queries_ == len(X) + 3 * 4 + len(X)
+    assert linear.bar_.output_coef_.shape == (2, 1000)
+    assert set(linear.predict((X + 1) / 2)) <= {0, 1}
+
 
 def test_fine_tuning_trains_a_new_head_on_the_same_network():
     pytest.importorskip("torch", reason="white-box baselines are the optional `torch` extra")

@@ -84,6 +84,14 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Input resolution the model is run at; its own when None.
     sample_shape, embed_size, rescale, m, mapping, loss, gamma, program_shape
         As in :class:`~skbar.BlackBoxReprogrammingClassifier`.
+    output_mapping : {"average", "linear"}, default="average"
+        The paper's AR (the fixed multi-label average), or the black-box estimator's
+        learned output mapping: a ridge head on the log source scores, fitted through
+        the oracle under the initial program, then trained jointly with ``W`` by
+        backpropagation, and refitted on the training set's outputs under the final
+        program (one query per sample, as the black-box estimator's final pass).
+    output_alpha : float, default=10.0
+        L2 regularisation of the ridge head.
     optimizer : {"adam", "sgd"}, default="adam"
     learning_rate : float, default=0.05
     batch_size : int, default=16
@@ -91,6 +99,9 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Gradient steps.
     n_threads : int, default=None
         Threads of torch and ONNX Runtime in this process; their defaults when None.
+    callback : callable, default=None
+        ``callback(estimator, info)`` after every step, with ``bar_.program_`` set to the
+        program so far; returning True stops the fit.
     random_state : int or None, default=None
 
     Attributes
@@ -108,8 +119,9 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
                  embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
-                 gamma=2.0, program_shape=None, optimizer="adam", learning_rate=0.05,
-                 batch_size=16, max_iter=100, n_threads=None, random_state=None):
+                 gamma=2.0, program_shape=None, output_mapping="average", output_alpha=10.0,
+                 optimizer="adam", learning_rate=0.05, batch_size=16, max_iter=100,
+                 n_threads=None, callback=None, random_state=None):
         self.model = model
         self.image_size = image_size
         self.sample_shape = sample_shape
@@ -120,11 +132,14 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.loss = loss
         self.gamma = gamma
         self.program_shape = program_shape
+        self.output_mapping = output_mapping
+        self.output_alpha = output_alpha
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.n_threads = n_threads
+        self.callback = callback
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -140,6 +155,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
             rescale=self.rescale, m=self.m, mapping=self.mapping, loss=self.loss,
             gamma=self.gamma, program_shape=self.program_shape, max_iter=0,
+            output_mapping=self.output_mapping, output_alpha=self.output_alpha,
             batch_size=self.batch_size, random_state=self.random_state).fit(X, y)
         y_encoded = np.searchsorted(bar.classes_, np.asarray(y))
 
@@ -155,8 +171,16 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         targets = torch.from_numpy(y_encoded)
 
         w = torch.zeros(w_shape, requires_grad=True)
+        parameters = [w]
+        linear = self.output_mapping == "linear"
+        coef = intercept = None
+        if linear:
+            coef = torch.tensor(bar.output_coef_, dtype=torch.float32, requires_grad=True)
+            intercept = torch.tensor(bar.output_intercept_, dtype=torch.float32,
+                                     requires_grad=True)
+            parameters += [coef, intercept]
         step = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
-        optimizer = step([w], lr=self.learning_rate)
+        optimizer = step(parameters, lr=self.learning_rate)
         rng = check_random_state(self.random_state)
         gamma = self.gamma if self.loss == "focal" else 0.0
         n, batch = len(samples), min(self.batch_size, len(samples))
@@ -165,24 +189,59 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
             frame = mask * (torch.tanh(torch.einsum("Hh,hwc,Ww->HWc", up_rows, w, up_cols))
                             + 1.0) * 0.5
-            proba = torch.softmax(net(_to_model_input(samples[idx] + frame)), dim=1)
-            # The multi-label average of skbar.mapping.apply_label_map, then eq. (3).
-            mapped = proba[:, label_map].mean(dim=2)
-            mapped = mapped / mapped.sum(dim=1, keepdim=True)
+            logits = net(_to_model_input(samples[idx] + frame))
+            if linear:
+                # skbar.mapping.apply_linear_map: a softmax head on the log source scores.
+                log_scores = torch.log_softmax(logits, dim=1).clamp_min(float(np.log(1e-12)))
+                mapped = torch.softmax(log_scores @ coef.T + intercept, dim=1)
+            else:
+                # The multi-label average of skbar.mapping.apply_label_map, then eq. (3).
+                proba = torch.softmax(logits, dim=1)
+                mapped = proba[:, label_map].mean(dim=2)
+                mapped = mapped / mapped.sum(dim=1, keepdim=True)
             p = mapped[torch.arange(batch), targets[idx]].clamp_min(1e-12)
             loss = torch.mean(-(1.0 - p) ** gamma * torch.log(p))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             self.loss_curve_.append(loss.item())
+            self._publish(bar, w, coef, intercept, batch)
+            if self.callback is not None and self.callback(
+                    self, {"n_iter": self.n_iter_, "loss": self.loss_curve_[-1],
+                           "n_queries": self.n_queries_}):
+                break
+        self._publish(bar, w, coef, intercept, batch)
+        if linear and self.n_iter_ > 0:
+            # As the black-box estimator's final pass: the head reads the final program.
+            self.n_queries_ += self._refit_head(X, y_encoded)
+        return self
 
+    def _publish(self, bar, w, coef, intercept, batch):
+        """Put the training state so far on the estimator (for the callback and the end)."""
         bar.program_ = w.detach().numpy().astype(np.float64)
+        if coef is not None:
+            bar.output_coef_ = coef.detach().numpy().astype(np.float64)
+            bar.output_intercept_ = intercept.detach().numpy().astype(np.float64)
         self.bar_ = bar
         self.classes_ = bar.classes_
-        self.n_iter_ = self.max_iter
-        self.n_backward_ = self.max_iter * batch
+        self.n_iter_ = len(self.loss_curve_)
+        self.n_backward_ = self.n_iter_ * batch
         self.n_queries_ = bar.n_queries_ + self.n_backward_
-        return self
+
+    def _refit_head(self, X, y_encoded):
+        """Refit the ridge head on the oracle's outputs under the current program.
+
+        Returns the queries spent (one per training sample).
+        """
+        from ..mapping import fit_linear_map
+        from ..oracles import call_oracle
+
+        canvases = self.bar_.reprogram(X)
+        scores = np.concatenate([call_oracle(self.bar_.oracle, canvases[i:i + 256])
+                                 for i in range(0, len(canvases), 256)])
+        self.bar_.output_coef_, self.bar_.output_intercept_ = fit_linear_map(
+            scores, y_encoded, self.classes_.size, self.output_alpha)
+        return len(canvases)
 
     def predict_proba(self, X):
         """Target-class probabilities, through the black-box oracle with the trained program."""

@@ -1,6 +1,8 @@
-"""Zeroth-order gradient estimators and the optimisers that step on their estimates."""
+"""Zeroth-order gradient estimators, the optimisers that step on their estimates, and
+evolution strategies that search without one."""
 
+from ._evolution import CMAES
 from ._gradient import RandomDirectionEstimator
-from ._optimizers import SGD, Adam
+from ._optimizers import SGD, SPSAGC, Adam
 
-__all__ = ["Adam", "RandomDirectionEstimator", "SGD"]
+__all__ = ["Adam", "CMAES", "RandomDirectionEstimator", "SGD", "SPSAGC"]

@@ -10,6 +10,8 @@ import numpy as np
 
 
 def _unit_directions(q, d, distribution, rng):
+    if distribution == "rademacher":
+        return rng.choice(np.array([-1.0, 1.0]), size=(q, d))
     u = rng.standard_normal((q, d))
     if distribution == "sphere":
         u /= np.linalg.norm(u, axis=1, keepdims=True)
@@ -33,9 +35,11 @@ class RandomDirectionEstimator:
         Smoothing radius of the finite differences.
     b : float, optional
         Scaling of the estimate; ``d`` (the dimension) when None.
-    distribution : {"sphere", "gaussian"}
-        Unit directions on the sphere (the paper), or standard Gaussian ones (for which
-        the natural scaling is ``b = 1``; see Nesterov & Spokoiny 2017).
+    distribution : {"sphere", "gaussian", "rademacher"}
+        Unit directions on the sphere (the paper); standard Gaussian ones (for which
+        the natural scaling is ``b = 1``; see Nesterov & Spokoiny 2017); or random
+        signs, +-1 in every coordinate, the simultaneous perturbations of SPSA (Spall
+        1992), also scaled by ``b = 1``.
     antithetic : bool
         Two-sided differences ``(f(w + beta u) - f(w - beta u)) / (2 beta)``: 2q
         evaluations instead of q + 1, with the even part of the error cancelled.
@@ -46,8 +50,9 @@ class RandomDirectionEstimator:
             raise ValueError(f"q must be a positive integer, got {q!r}.")
         if not beta > 0:
             raise ValueError(f"beta (the smoothing radius) must be positive, got {beta!r}.")
-        if distribution not in ("sphere", "gaussian"):
-            raise ValueError(f"distribution must be 'sphere' or 'gaussian', got {distribution!r}.")
+        if distribution not in ("sphere", "gaussian", "rademacher"):
+            raise ValueError("distribution must be 'sphere', 'gaussian' or 'rademacher', "
+                             f"got {distribution!r}.")
         self.q = int(q)
         self.beta = float(beta)
         self.b = b

@@ -66,3 +66,50 @@ class Adam:
         self.t = int(state["t"])
         if "m" in state:
             self.m, self.v = np.array(state["m"]), np.array(state["v"])
+
+
+class SPSAGC:
+    """SPSA with gradient correction: the update rule of BlackVIP (Oh et al., CVPR 2023).
+
+    A Nesterov-accelerated step on simultaneous-perturbation estimates: the gradient is
+    estimated at the look-ahead point ``w + momentum * v`` rather than at ``w``, which
+    corrects the momentum before it is applied,
+
+    ``v <- momentum * v - a_t g(w + momentum * v)``, ``w <- w + v``,
+
+    with Spall's decaying gain ``a_t = learning_rate / (t + 1 + stability) ** alpha``.
+    Pair it with ``gradient="spsa"`` (random-sign perturbations) for BlackVIP's SPSA-GC.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.9, alpha=0.602, stability=0.0):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.alpha = float(alpha)
+        self.stability = float(stability)
+        self.t = 0
+        self.v = None
+
+    def lookahead(self, w):
+        """The point the next gradient is estimated at."""
+        return w if self.v is None else w + self.momentum * self.v
+
+    def step(self, w, g):
+        if self.v is None:
+            self.v = np.zeros_like(g)
+        gain = self.learning_rate / (self.t + 1 + self.stability) ** self.alpha
+        self.t += 1
+        self.v = self.momentum * self.v - gain * g
+        return w + self.v
+
+    def get_state(self):
+        state = {"t": np.array(self.t)}
+        if self.v is not None:
+            state["v"] = self.v
+        return state
+
+    def set_state(self, state):
+        self.t = int(state["t"])
+        if "v" in state:
+            self.v = np.array(state["v"])

@@ -1,0 +1,352 @@
+"""Accuracy against queries spent: the figure of merit of black-box reprogramming.
+
+For each task, method and seed, one fit runs to the largest budget; on the way it is
+scored at every smaller budget ``B`` exactly as ``fit(max_queries=B)`` would have ended:
+the same steps (the random stream is the same), stopped where a ``B`` budget could not
+pay for the next step, and, for a learned output mapping, the final pass over the
+training set paid from ``B``. Test-set predictions are not counted as training queries.
+
+Results are appended to a JSON-lines file (a run already there is skipped), so an
+interrupted benchmark continues where it stopped; ``--report`` prints the table at the
+chosen budgets and draws the curves with Pillow.
+
+    python benchmarks/query_efficiency.py --tasks digits --methods defaults,paper-bar \\
+        --seeds 0,1 --budget 100000
+    python benchmarks/query_efficiency.py --report --plot docs/query_efficiency.png
+
+Tasks (half of each held out for testing, a new split per seed):
+  digits  scikit-learn's 8x8 digits, 10 classes (898 training images)
+  asd     the SIMULATED ASD cohort (skbar.datasets.make_asd_cohort), 2 classes
+  lfw     scikit-image's lfw_subset, faces against non-faces, 2 classes (100 training)
+"""
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from skbar import BlackBoxReprogrammingClassifier, zoo
+from skbar.oracles import call_oracle
+
+CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+
+#: Estimator parameters of each method, on top of the task's embedding parameters.
+METHODS = {
+    # Tsai et al. (2020) as published: random unit directions on the sphere, one-sided
+    # differences, b = d, a full-resolution W, focal loss, frequency mapping with the
+    # fixed multi-label average, SGD at their step size.
+    "paper-bar": dict(m=10, output_mapping="average", optimizer="sgd", antithetic=False,
+                      program_shape=None, learning_rate=0.05),
+    "defaults": dict(),
+    "one-sided": dict(antithetic=False),
+    "program-4x4": dict(program_shape=(4, 4)),
+    "program-16x16": dict(program_shape=(16, 16)),
+    "program-full": dict(program_shape=None),
+    "zo-sgd": dict(optimizer="sgd", learning_rate=0.05),
+    "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc", learning_rate=0.01),
+    "cma": dict(optimizer="cma", program_shape=(4, 4), learning_rate=0.2),
+    "average-mapping": dict(output_mapping="average"),
+    "iterative-mapping": dict(output_mapping="iterative"),
+}
+
+#: White-box adversarial reprogramming (torch): the same program, true gradients. A
+#: step sends ``batch_size`` images forward and backward, counted as queries.
+WHITE_BOX = {
+    # The ceiling of skbar's defaults: their 8x8 program and learned head.
+    "white-box-ar": dict(output_mapping="linear", program_shape=(8, 8), learning_rate=0.01),
+    # Elsayed et al.'s AR as the paper ran it: a full program, the multi-label average.
+    "white-box-ar-paper": dict(m=10, output_mapping="average", program_shape=None,
+                               learning_rate=0.05),
+}
+
+
+# ------------------------------------------------------------------------ tasks
+
+def load_task(name, seed):
+    """``(X_train, y_train, X_test, y_test, params)`` with the embedding parameters."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        params = dict(sample_shape=(8, 8))
+    elif name == "asd":
+        from skbar.experiments import correlation_to_pixels, load_asd_task
+
+        task = load_asd_task(random_state=0)
+        X, y = correlation_to_pixels(task.data), task.target
+        params = dict(rescale=False)
+    elif name == "lfw":
+        from skimage.data import lfw_subset
+
+        X = lfw_subset()
+        y = np.r_[np.ones(100, int), np.zeros(100, int)]  # 100 faces, then 100 non-faces
+        params = dict(rescale=False)
+    else:
+        raise ValueError(f"unknown task {name!r}; expected digits, asd or lfw")
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.5, stratify=y, random_state=seed)
+    return X_train, y_train, X_test, y_test, params
+
+
+# ------------------------------------------------------------------ evaluation
+
+def _step_cost(clf, n_train):
+    """Queries one step of ``clf`` costs."""
+    batch = min(clf.batch_size, n_train)
+    optimizer = clf._make_optimizer()
+    if hasattr(optimizer, "search_step"):
+        canvas = clf.oracle.input_shape
+        d = int(np.prod(clf._program_shape(canvas) or canvas[:2])) * canvas[2]
+        return optimizer.n_evaluations(d) * batch
+    return clf._make_gradient_estimator().n_evaluations() * batch
+
+
+def _score_as_stopped(clf, X_train, y_train, X_test, y_test):
+    """Test accuracy and training queries of ``fit(max_queries=B)`` stopped here."""
+    queries = clf.n_queries_
+    if clf.output_mapping in ("iterative", "linear") and clf.refit_final and clf.n_iter_ > 0:
+        stopped = copy.copy(clf)
+        seen = copy.deepcopy(clf._refit_data)
+        canvases = clf.reprogram(X_train)
+        seen.record(np.arange(len(X_train)),
+                    np.concatenate([call_oracle(clf.oracle, canvases[i:i + 256])
+                                    for i in range(0, len(canvases), 256)]))
+        stopped._refit_output_mapping(seen, seen.y)
+        queries += len(X_train)
+        return stopped.score(X_test, y_test), queries
+    return clf.score(X_test, y_test), queries
+
+
+def _score_white_box_as_stopped(est, X_train, y_train, X_test, y_test):
+    if est.output_mapping != "linear" or est.n_iter_ == 0:
+        return est.score(X_test, y_test), est.n_queries_
+    head = est.bar_.output_coef_, est.bar_.output_intercept_
+    spent = est._refit_head(X_train, np.searchsorted(est.classes_, y_train))
+    accuracy = est.score(X_test, y_test)
+    est.bar_.output_coef_, est.bar_.output_intercept_ = head
+    return accuracy, est.n_queries_ + spent
+
+
+def run_one(oracle, task, method, seed, budget, params):
+    X_train, y_train, X_test, y_test, embed = task
+    n = len(X_train)
+    if method in WHITE_BOX:
+        from skbar.experiments import WhiteBoxReprogrammingClassifier
+
+        clf = WhiteBoxReprogrammingClassifier(
+            image_size=oracle.input_shape[0], embed_size=params["embed_size"], batch_size=32,
+            max_iter=budget // 32, n_threads=params["threads"], random_state=seed,
+            **embed, **WHITE_BOX[method])
+        reserve = n if clf.output_mapping == "linear" else 0
+        step_cost = min(32, n)
+        score = _score_white_box_as_stopped
+    else:
+        clf = BlackBoxReprogrammingClassifier(
+            oracle, embed_size=params["embed_size"], batch_size=32, max_iter=10**9,
+            max_queries=budget, random_state=seed, **embed, **params["method"])
+        learned = clf.output_mapping in ("iterative", "linear") and clf.refit_final
+        reserve = n if learned else 0
+        step_cost = _step_cost(clf, n)
+        score = _score_as_stopped
+    pending = [b for b in CHECKPOINTS if b <= budget]
+    points = []
+    started = time.perf_counter()
+
+    def evaluate_due(estimator, queries_now):
+        # A budget B stops the fit where it cannot pay for the next step and the reserve.
+        while pending and queries_now + step_cost + reserve > pending[0]:
+            accuracy, spent = score(estimator, X_train, y_train, X_test, y_test)
+            points.append({"budget": pending.pop(0), "queries": int(spent),
+                           "accuracy": float(accuracy), "n_iter": int(estimator.n_iter_),
+                           "seconds": round(time.perf_counter() - started, 1)})
+
+    # Budgets too small for a single step end with the initial mapping alone.
+    initial = type(clf)(**{**clf.get_params(), "max_iter": 0})
+    evaluate_due(initial.fit(X_train, y_train), initial.n_queries_)
+
+    def callback(estimator, info):
+        evaluate_due(estimator, info["n_queries"])
+        return not pending
+
+    clf.set_params(callback=callback)
+    if pending:
+        clf.fit(X_train, y_train)
+        evaluate_due(clf, float("inf"))
+    return points
+
+
+def run_baselines(oracle, task, embed_size):
+    """The black-box linear probes (one query per training sample) and pixels-only LR."""
+    X_train, y_train, X_test, y_test, embed = task
+    probe = BlackBoxReprogrammingClassifier(
+        oracle, embed_size=embed_size, mapping="random", max_iter=0, **embed).fit(X_train, y_train)
+
+    def log_outputs(X):
+        canvases = probe.reprogram(X)
+        return np.log(np.clip(np.concatenate([call_oracle(oracle, canvases[i:i + 256])
+                                              for i in range(0, len(canvases), 256)]),
+                              1e-12, None))
+
+    logistic = LogisticRegression(C=0.1, max_iter=3000).fit(log_outputs(X_train), y_train)
+    flat_train = X_train.reshape(len(X_train), -1)
+    flat_test = X_test.reshape(len(X_test), -1)
+    scale = max(float(np.abs(flat_train).max()), 1e-12)
+    pixels = LogisticRegression(max_iter=5000).fit(flat_train / scale, y_train)
+    return [
+        {"method": "probe-ridge", "queries": int(probe.n_queries_),
+         "accuracy": float(probe.score(X_test, y_test))},
+        {"method": "probe-logistic", "queries": len(X_train),
+         "accuracy": float(logistic.score(log_outputs(X_test), y_test))},
+        {"method": "pixels-logistic", "queries": 0,
+         "accuracy": float(pixels.score(flat_test / scale, y_test))},
+    ]
+
+
+# ---------------------------------------------------------------------- driver
+
+def _parse_method(spec):
+    """``name`` or ``name:param=value,...`` (values read as JSON, else as strings)."""
+    name, _, overrides = spec.partition(":")
+    if name in WHITE_BOX:
+        return name, {}
+    if name not in METHODS:
+        raise SystemExit(f"unknown method {name!r}; expected one of "
+                         f"{', '.join(list(METHODS) + list(WHITE_BOX))}")
+    params = dict(METHODS[name])
+    for item in filter(None, overrides.split(";")):
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    return spec, params
+
+
+def _done(path):
+    done = set()
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                done.add((row["task"], row["method"], row["seed"], row.get("budget_max")))
+    return done
+
+
+def run(args):
+    oracle = zoo.load(args.model, image_size=args.image_size, n_threads=args.threads)
+    done = _done(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    for task_name in args.tasks.split(","):
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            task = load_task(task_name, seed)
+            if args.baselines and (task_name, "baselines", seed, None) not in done:
+                for row in run_baselines(oracle, task, args.embed_size):
+                    _append(args.out, dict(row, task=task_name, seed=seed))
+                _append(args.out, {"task": task_name, "method": "baselines", "seed": seed})
+            for spec in filter(None, args.methods.split(",")):
+                spec, params = _parse_method(spec)
+                if (task_name, spec, seed, args.budget) in done:
+                    continue
+                started = time.perf_counter()
+                points = run_one(oracle, task, spec, seed, args.budget,
+                                 {"embed_size": args.embed_size, "method": params,
+                                  "threads": args.threads})
+                row = {"task": task_name, "method": spec, "seed": seed,
+                       "budget_max": args.budget, "points": points,
+                       "seconds": round(time.perf_counter() - started, 1),
+                       "image_size": args.image_size, "embed_size": args.embed_size}
+                _append(args.out, row)
+                last = points[-1]
+                print(f"{task_name:7s} {spec:28s} seed {seed}: {last['accuracy']:.3f} at "
+                      f"{last['queries']:,d} queries ({row['seconds']:.0f} s)", flush=True)
+
+
+def _append(path, row):
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+# ---------------------------------------------------------------------- report
+
+def load_results(path):
+    curves, lines = {}, {}
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if "points" in row:
+                curves.setdefault((row["task"], row["method"]), {})[row["seed"]] = row["points"]
+            elif "accuracy" in row:
+                lines.setdefault((row["task"], row["method"]), []).append(row)
+    return curves, lines
+
+
+def accuracy_at(points, budget):
+    """Accuracy of the run at budget ``budget`` (None when the run did not reach it)."""
+    for point in points:
+        if point["budget"] == budget:
+            return point["accuracy"]
+    return None
+
+
+def report(args):
+    curves, lines = load_results(args.out)
+    budgets = [int(b) for b in args.table_budgets.split(",")]
+    tasks = sorted({task for task, _ in curves} | {task for task, _ in lines})
+    for task in tasks:
+        print(f"\n## {task}\n")
+        header = "| method | seeds | " + " | ".join(f"{b // 1000}k" for b in budgets) + " |"
+        print(header)
+        print("|" + "---|" * (2 + len(budgets)))
+        for (t, method), runs in sorted(curves.items()):
+            if t != task:
+                continue
+            cells = []
+            for b in budgets:
+                values = [a for a in (accuracy_at(p, b) for p in runs.values()) if a is not None]
+                cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "")
+            print(f"| {method} | {len(runs)} | " + " | ".join(cells) + " |")
+        for (t, method), rows in sorted(lines.items()):
+            if t != task:
+                continue
+            values = [r["accuracy"] for r in rows]
+            queries = int(np.mean([r["queries"] for r in rows]))
+            cell = f"{np.mean(values):.3f} ± {np.std(values):.3f} ({queries:,d} q)"
+            print(f"| {method} (flat) | {len(rows)} | " + " | ".join([cell] * len(budgets)) + " |")
+    if args.plot:
+        from _curves import save_curves
+
+        save_curves(curves, lines, args.plot)
+        print(f"\nsaved {args.plot}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default="digits,asd,lfw")
+    parser.add_argument("--methods", default="paper-bar,defaults",
+                        help="comma-separated; name or name:param=value;param=value")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budget", type=int, default=20000, help="largest budget of each run")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also run the linear probes and pixel logistic regression")
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--image-size", type=int, default=96)
+    parser.add_argument("--embed-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default="benchmarks/results/query_efficiency.jsonl")
+    parser.add_argument("--report", action="store_true", help="print the table; run nothing")
+    parser.add_argument("--table-budgets", default="5000,20000,100000")
+    parser.add_argument("--plot", default=None, help="PNG of the curves (with --report)")
+    args = parser.parse_args(argv)
+    return report(args) if args.report else run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The query-efficiency benchmark scores each budget as a fit with that budget would end."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skbar import BlackBoxReprogrammingClassifier
+from skbar.oracles import RandomNetworkOracle
+
+from conftest import make_task
+
+
+def _benchmark():
+    path = Path(__file__).parent.parent / "benchmarks" / "query_efficiency.py"
+    spec = importlib.util.spec_from_file_location("query_efficiency", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("method", ["defaults", "paper-bar", "spsa-gc", "cma"])
+def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
+    if method == "cma":
+        pytest.importorskip("cma")
+    benchmark = _benchmark()
+    X, y, X_test, y_test = make_task()
+    oracle = RandomNetworkOracle(record=False)
+    params = dict(benchmark.METHODS[method])
+    if method == "cma":
+        params["program_shape"] = (2, 2)  # 4 + int(3 ln 4) = 8 candidates a generation
+    params["m"] = min(params.get("m", 3), 5)  # the toy oracle has 10 classes
+    points = benchmark.run_one(oracle, (X, y, X_test, y_test, {}), method, 0, 5000,
+                               {"embed_size": None, "method": params, "threads": None})
+    assert [p["budget"] for p in points] == [1000, 2000, 5000]
+    for point in points:
+        alone = BlackBoxReprogrammingClassifier(
+            oracle, batch_size=32, max_iter=10**9, max_queries=point["budget"],
+            random_state=0, **params).fit(X, y)
+        assert point["queries"] == alone.n_queries_ <= point["budget"]
+        assert point["n_iter"] == alone.n_iter_
+        assert point["accuracy"] == pytest.approx(alone.score(X_test, y_test))
