@@ -107,16 +107,18 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     class_weight : "balanced", dict or None, default=None
         Per-class weights ``w`` of the loss.
     beta : float, default=0.01
-        Smoothing radius of the finite differences.
+        Smoothing radius of the finite differences: a perturbation moves each coordinate
+        of ``W`` by ``beta`` with ``gradient="spsa"``, and ``W`` as a whole by ``beta``
+        with ``gradient="random"``.
     b : float, default=None
-        Scaling of the gradient estimate; the search dimension ``d`` when None (the
-        paper's choice for directions on the sphere).
+        Scaling of the gradient estimate; when None, the search dimension ``d`` for
+        directions on the sphere (the paper's choice) and 1 for SPSA's random signs.
     antithetic : bool, default=True
         Two-sided differences along each direction.
     program_shape : "auto", tuple of int or None, default="auto"
         ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
         ``"auto"`` is 8x8 (or the canvas, if smaller); None is the full canvas.
-    optimizer : {"sgd", "adam", "spsa-gc", "cma"} or object, default="adam"
+    optimizer : {"sgd", "adam", "spsa-gc", "cma"} or object, default="spsa-gc"
         The update rule on the gradient estimate: SGD (the paper's), Adam (ZO-AdaMM),
         or SPSA-GC, BlackVIP's Nesterov step with decaying gain (see
         :class:`skbar.optim.SPSAGC`); or "cma", CMA-ES from the ``cma`` package, which
@@ -125,14 +127,15 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         ``step(w, g)``, ``get_state``, ``set_state`` (and optionally ``lookahead(w)``,
         the point to estimate the gradient at), or with ``search_step(f, w, rng)``,
         ``n_evaluations(d)``, ``get_state``, ``set_state`` for a search of its own.
-    gradient : {"random", "spsa"} or object, default="random"
+    gradient : {"random", "spsa"} or object, default="spsa"
         The zeroth-order estimator: random unit directions on the sphere (the paper's,
         scaled by ``b``), or SPSA's random signs (+-1 in every coordinate, scaled by 1);
         both built from ``q``, ``beta`` and ``antithetic``. An object with
         ``estimate(f, w, rng)`` and ``n_evaluations()`` replaces them.
     learning_rate : float, default=0.01
-        Step size ``alpha`` (the paper's ``eta``, 0.05). Adam's steps are about this
-        size in every coordinate whatever the noise of the estimate, so it is kept small.
+        Step size ``alpha`` (the paper's ``eta``, 0.05); for SPSA-GC the first gain
+        ``a_0``, which decays as ``(t + 1) ** -0.602``. Adam's steps are about this size
+        in every coordinate whatever the noise of the estimate, so it is kept small.
         For ``optimizer="cma"``, the initial step size ``sigma`` of the population.
     lr_decay : float, default=0.0
         ``alpha_t = learning_rate / (1 + lr_decay * t)``.
@@ -259,7 +262,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                  rescale=True, q=5, m=3, mapping="frequency", output_mapping="linear",
                  output_alpha=10.0, refit_every=10, refit_final=True, loss="focal", gamma=2.0,
                  class_weight=None, beta=0.01, b=None, antithetic=True, program_shape="auto",
-                 optimizer="adam", gradient="random", learning_rate=0.01, lr_decay=0.0,
+                 optimizer="spsa-gc", gradient="spsa", learning_rate=0.01, lr_decay=0.0,
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
                  checkpoint=None, checkpoint_every=10, cost_per_1000=None, verbose=0,
                  callback=None, random_state=None):

@@ -11,7 +11,8 @@ from skbar.oracles import RandomNetworkOracle
 
 # The paper's estimator (fixed multi-label average, one-sided differences, a full-size
 # program), whose query counts the tests below work out by hand.
-PAPER = {"output_mapping": "average", "antithetic": False, "program_shape": None, "q": 10,
+PAPER = {"output_mapping": "average", "gradient": "random", "antithetic": False,
+         "program_shape": None, "q": 10,
          "learning_rate": 0.05,
          "batch_size": 16}
 

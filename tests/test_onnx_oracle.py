@@ -85,7 +85,8 @@ def test_onnx_oracle_drives_the_estimator(tmp_path, task):
     clf = BlackBoxReprogrammingClassifier(OnnxOracle(path), m=2, max_iter=3, q=2,
                                           antithetic=False, batch_size=16,
                                           random_state=0).fit(X, y)
-    assert clf.n_queries_ == len(X) + 3 * 3 * 16
+    # The initial outputs, 3 steps of (q + 1) minibatches, the final pass of the head.
+    assert clf.n_queries_ == len(X) + 3 * 3 * 16 + len(X)
     assert clf.predict(X_test).shape == (len(X_test),)
 
 

@@ -17,7 +17,7 @@ def _small():
     return BlackBoxReprogrammingClassifier(
         RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=30, record=False), m=3, q=4, batch_size=8,
         max_iter=30, learning_rate=0.1, antithetic=False, output_mapping="average",
-        random_state=0)
+        gradient="random", optimizer="adam", random_state=0)
 
 
 EXPECTED_FAILED_CHECKS = {
