@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from skbar import BlackBoxReprogrammingClassifier, zoo
+from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
 from skbar.oracles import call_oracle
 
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
@@ -43,8 +43,7 @@ METHODS = {
     # Tsai et al. (2020) as published: random unit directions on the sphere, one-sided
     # differences, b = d, a full-resolution W, focal loss, frequency mapping with the
     # fixed multi-label average, SGD at their step size.
-    "paper-bar": dict(m=10, output_mapping="average", gradient="random", optimizer="sgd",
-                      antithetic=False, program_shape=None, learning_rate=0.05),
+    "paper-bar": dict(PAPER_BAR, m=10),
     "defaults": dict(),
     # The same as the defaults, named: BlackVIP's SPSA with gradient correction.
     "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc", learning_rate=0.01),

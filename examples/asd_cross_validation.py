@@ -9,6 +9,7 @@ about autism.
     python examples/asd_cross_validation.py --model toy --n-asd 60 --n-control 60  # seconds
 
 Rows: BAR (frequency mapping, focal loss), BAR with the learned linear output mapping,
+skbar's defaults,
 the linear probe on the black-box outputs, logistic regression and a small MLP trained
 on the matrix alone, and, where torch and efficientnet-lite-pytorch import, white-box
 adversarial reprogramming (AR, true gradients of the same model) and fine-tuning.
@@ -17,6 +18,7 @@ adversarial reprogramming (AR, true gradients of the same model) and fine-tuning
 import sys
 import time
 
+from skbar import BlackBoxReprogrammingClassifier
 from skbar.experiments import (
     FineTuningClassifier,
     WhiteBoxReprogrammingClassifier,
@@ -38,7 +40,8 @@ from skbar.experiments.cli import (
     parallel_backend,
 )
 
-METHODS = ("bar", "bar-linear", "bar-iterative", "probe", "logistic", "mlp", "ar", "finetune")
+METHODS = ("bar", "bar-linear", "bar-iterative", "skbar", "probe", "logistic", "mlp", "ar",
+           "finetune")
 
 
 def build_methods(args, oracle):
@@ -62,6 +65,13 @@ def build_methods(args, oracle):
         elif name == "bar-iterative":
             methods["BAR, iterative label mapping (ILM)"] = make_bar_pipeline(
                 oracle, **bar_params(args, output_mapping="iterative"))
+        elif name == "skbar":
+            # skbar's own defaults (learned head, SPSA-GC on an 8x8 program, its final
+            # pass), with only the embedding and the budget set.
+            methods["skbar defaults (learned head, SPSA-GC)"] = pixels_pipeline(
+                BlackBoxReprogrammingClassifier(
+                    oracle, rescale=False, embed_size=args.embed_size, max_iter=10**9,
+                    max_queries=args.max_queries, random_state=args.seed))
         elif name == "probe":
             methods["linear probe on black-box outputs"] = make_linear_probe(oracle, **embedding)
         elif name == "logistic":

@@ -1,6 +1,6 @@
 """skbar: black-box adversarial reprogramming (BAR) as a scikit-learn estimator."""
 
-from ._classifier import BlackBoxReprogrammingClassifier
+from ._classifier import PAPER_BAR, BlackBoxReprogrammingClassifier
 from .oracles import BudgetExhausted, HttpOracle, OnnxOracle, OracleError
 
 __version__ = "0.1.0"
@@ -11,4 +11,5 @@ __all__ = [
     "HttpOracle",
     "OnnxOracle",
     "OracleError",
+    "PAPER_BAR",
 ]

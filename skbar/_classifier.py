@@ -45,6 +45,14 @@ class _LatestOutputs:
         return bool(self.known.any())
 
 
+#: The method of Tsai et al. (2020) as published, as estimator parameters: the fixed
+#: multi-label average, random unit directions on the sphere with one-sided differences
+#: (``b = d``), a full-resolution ``W`` and SGD at their step size. Use it as
+#: ``BlackBoxReprogrammingClassifier(oracle, **PAPER_BAR, m=..., q=...)``.
+PAPER_BAR = {"output_mapping": "average", "gradient": "random", "antithetic": False,
+             "program_shape": None, "optimizer": "sgd", "learning_rate": 0.05}
+
+
 class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     """Black-box adversarial reprogramming (BAR) of a pretrained classifier.
 

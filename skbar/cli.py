@@ -14,7 +14,7 @@ def _demo(args):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
 
-    from . import BlackBoxReprogrammingClassifier, zoo
+    from . import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
     from .oracles import call_oracle
 
     started = time.perf_counter()
@@ -28,16 +28,17 @@ def _demo(args):
 
     common = dict(sample_shape=(8, 8), embed_size=args.embed_size, q=args.q, m=args.m,
                   batch_size=args.batch_size, max_iter=10**9, random_state=args.seed)
-    # skbar's defaults: a learned output mapping, ZO-Adam on an 8x8 program.
+    # skbar's defaults: a learned output mapping, SPSA-GC on an 8x8 program.
     clf = BlackBoxReprogrammingClassifier(oracle, max_queries=args.max_queries, verbose=1,
                                           **common)
-    print("skbar's defaults (learned output mapping):")
+    print("skbar's defaults (learned output mapping, SPSA-GC):")
     clf.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
     reprogrammed = clf.score(X_test, y_test)
 
-    # The paper's BAR: the fixed average over m frequency-mapped labels per class.
-    paper_params = dict(common, output_mapping="average")
+    # The paper's BAR: the fixed average over m frequency-mapped labels per class,
+    # sphere directions, one-sided differences, a full-size program, SGD.
+    paper_params = dict(common, **PAPER_BAR)
     paper = BlackBoxReprogrammingClassifier(oracle, max_queries=args.max_queries, verbose=1,
                                             **paper_params)
     print("BAR as published (frequency mapping, average of m labels):")

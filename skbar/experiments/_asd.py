@@ -85,7 +85,8 @@ def make_bar_pipeline(oracle, **params):
         The source model (see :class:`~skbar.BlackBoxReprogrammingClassifier`).
     **params
         Further estimator parameters (``q``, ``m``, ``embed_size``, ...). Unless given,
-        ``output_mapping="average"`` and ``antithetic=False``: the paper's BAR.
+        ``output_mapping="average"``, ``gradient="random"`` and ``antithetic=False``: the
+        paper's BAR.
 
     Returns
     -------
@@ -94,7 +95,8 @@ def make_bar_pipeline(oracle, **params):
     """
     # The paper's BAR unless told otherwise: the fixed multi-label average and one-sided
     # differences, so that the tables compare the method as published.
-    params = {"rescale": False, "output_mapping": "average", "antithetic": False, **params}
+    params = {"rescale": False, "output_mapping": "average", "gradient": "random",
+              "antithetic": False, **params}
     return pixels_pipeline(BlackBoxReprogrammingClassifier(oracle, **params))
 
 
