@@ -72,11 +72,12 @@ def save_curves(curves, lines, path):
             x, _ = to_xy(tick, y_min)
             draw.line([(x, top + height), (x, top + height + 4)], fill=(0, 0, 0))
             draw.text((x - 12, top + height + 6), f"{tick // 1000}k", fill=(0, 0, 0), font=font)
-        for value in np.arange(y_min, y_max + 1e-9, 0.1):
+        step = 0.02 if y_max - y_min <= 0.2 else 0.05 if y_max - y_min <= 0.5 else 0.1
+        for value in np.arange(y_min, y_max + 1e-9, step):
             _, y = to_xy(1000, value)
             draw.line([(left - 4, y), (left, y)], fill=(0, 0, 0))
             draw.line([(left, y), (left + width, y)], fill=(235, 235, 235))
-            draw.text((left - 34, y - 7), f"{value:.1f}", fill=(0, 0, 0), font=font)
+            draw.text((left - 38, y - 7), f"{value:.2f}", fill=(0, 0, 0), font=font)
         draw.text((left + width // 2 - 60, top + height + 22), "training queries (log)",
                   fill=(0, 0, 0), font=font)
 

@@ -327,6 +327,9 @@ def report(args):
     if args.plot:
         from _curves import save_curves
 
+        if args.plot_methods:
+            keep = set(args.plot_methods.split(","))
+            curves = {key: runs for key, runs in curves.items() if key[1] in keep}
         save_curves(curves, lines, args.plot)
         print(f"\nsaved {args.plot}")
 
@@ -348,6 +351,8 @@ def main(argv=None):
     parser.add_argument("--report", action="store_true", help="print the table; run nothing")
     parser.add_argument("--table-budgets", default="5000,20000,100000")
     parser.add_argument("--plot", default=None, help="PNG of the curves (with --report)")
+    parser.add_argument("--plot-methods", default=None,
+                        help="comma-separated methods to draw (default: all)")
     args = parser.parse_args(argv)
     return report(args) if args.report else run(args)
 

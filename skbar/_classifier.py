@@ -22,6 +22,20 @@ from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, or
 from .program import Program, match_channels, resize_images, to_images
 
 
+def _search_step(f, w, estimator, optimizer, rng):
+    """One step of the search from ``w``: return ``(new_w, loss near w)``.
+
+    A gradient step estimates the gradient from values of ``f`` (at the optimiser's
+    look-ahead point, if it has one) and steps on it; an evolution strategy ranks
+    candidates of its own.
+    """
+    if hasattr(optimizer, "search_step"):
+        return optimizer.search_step(f, w, rng)
+    at = optimizer.lookahead(w) if hasattr(optimizer, "lookahead") else w
+    g, f_w = estimator.estimate(f, at, rng)
+    return optimizer.step(w, g), f_w
+
+
 class _LatestOutputs:
     """The latest oracle output paid for on each training sample: refit data for free.
 
@@ -415,20 +429,14 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     canvases = program.compose(program.frame(w_trial), batch_samples)
                     scores = counter(canvases)
                     if learned and not recorded:
-                        # The step's first outputs, at or within beta of the current
-                        # program: free data for refitting the output mapping. One
-                        # evaluation per step, so the data are distinct samples.
+                        # The step's first outputs, near the current program: free data
+                        # for refitting the output mapping (one evaluation a step).
                         seen.record(idx, scores)
                         recorded = True
                     return loss_fn(self._map_scores(scores), batch_y)
 
                 spent_before = counter.n_queries
-                if evolution:
-                    w, f_w = optimizer.search_step(f, w, rng)
-                else:
-                    at = optimizer.lookahead(w) if hasattr(optimizer, "lookahead") else w
-                    g, f_w = estimator.estimate(f, at, rng)
-                    w = optimizer.step(w, g)
+                w, f_w = _search_step(f, w, estimator, optimizer, rng)
                 self.program_ = w
                 self.n_iter_ += 1
                 if learned and self.n_iter_ % self.refit_every == 0:
@@ -447,12 +455,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             moved = self.n_iter_ > first_step  # else the outputs are those of w already
             if learned and reserve and moved and counter.can_afford(reserve):
                 # The head must read the outputs of the program it is shipped with.
-                frame = program.frame(w)
-                chunk = max(self.batch_size, 64)
-                for start in range(0, n, chunk):
-                    idx = np.arange(start, min(start + chunk, n))
-                    seen.record(idx, counter(program.compose(frame, samples[idx])))
-                    bar.update(idx.size)
+                self._final_pass(counter, program, samples, seen, bar)
             if learned and seen:
                 self._refit_output_mapping(seen, y)
         except BudgetExhausted as exc:
@@ -480,6 +483,15 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             bar.close()
             if self.checkpoint is not None:
                 self._save_checkpoint(optimizer, rng)
+
+    def _final_pass(self, counter, program, samples, seen, bar):
+        """Query every training sample once under the current program into ``seen``."""
+        frame = program.frame(self.program_)
+        chunk = max(self.batch_size, 64)
+        for start in range(0, samples.shape[0], chunk):
+            idx = np.arange(start, min(start + chunk, samples.shape[0]))
+            seen.record(idx, counter(program.compose(frame, samples[idx])))
+            bar.update(idx.size)
 
     # ------------------------------------------------------------- predict
 
