@@ -64,6 +64,9 @@ METHODS = {
 WHITE_BOX = {
     # The ceiling of skbar's defaults: their 8x8 program and learned head.
     "white-box-ar": dict(output_mapping="linear", program_shape=(8, 8), learning_rate=0.01),
+    # The same, its head started at the ridge fit (the black-box estimator's start).
+    "white-box-ar-ridge-head": dict(output_mapping="linear", program_shape=(8, 8),
+                                    learning_rate=0.01, head_init="ridge"),
     # Elsayed et al.'s AR as the paper ran it: a full program, the multi-label average.
     "white-box-ar-paper": dict(m=10, output_mapping="average", program_shape=None,
                                learning_rate=0.05),
@@ -140,13 +143,13 @@ def _score_white_box_as_stopped(est, X_train, y_train, X_test, y_test):
 def run_one(oracle, task, method, seed, budget, params):
     X_train, y_train, X_test, y_test, embed = task
     n = len(X_train)
-    if method in WHITE_BOX:
+    if method.partition(":")[0] in WHITE_BOX:
         from skbar.experiments import WhiteBoxReprogrammingClassifier
 
         clf = WhiteBoxReprogrammingClassifier(
             image_size=oracle.input_shape[0], embed_size=params["embed_size"], batch_size=32,
             max_iter=budget // 32, n_threads=params["threads"], random_state=seed,
-            **embed, **WHITE_BOX[method])
+            **embed, **params["method"])
         reserve = n if clf.output_mapping == "linear" else 0
         step_cost = min(32, n)
         score = _score_white_box_as_stopped
@@ -215,14 +218,12 @@ def run_baselines(oracle, task, embed_size):
 # ---------------------------------------------------------------------- driver
 
 def _parse_method(spec):
-    """``name`` or ``name:param=value,...`` (values read as JSON, else as strings)."""
+    """``name`` or ``name:param=value;...`` (values read as JSON, else as strings)."""
     name, _, overrides = spec.partition(":")
-    if name in WHITE_BOX:
-        return name, {}
-    if name not in METHODS:
-        raise SystemExit(f"unknown method {name!r}; expected one of "
-                         f"{', '.join(list(METHODS) + list(WHITE_BOX))}")
-    params = dict(METHODS[name])
+    known = {**METHODS, **WHITE_BOX}
+    if name not in known:
+        raise SystemExit(f"unknown method {name!r}; expected one of {', '.join(known)}")
+    params = dict(known[name])
     for item in filter(None, overrides.split(";")):
         key, _, value = item.partition("=")
         try:

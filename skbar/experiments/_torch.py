@@ -86,12 +86,17 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         As in :class:`~skbar.BlackBoxReprogrammingClassifier`.
     output_mapping : {"average", "linear"}, default="average"
         The paper's AR (the fixed multi-label average), or the black-box estimator's
-        learned output mapping: a ridge head on the log source scores, fitted through
-        the oracle under the initial program, then trained jointly with ``W`` by
-        backpropagation, and refitted on the training set's outputs under the final
-        program (one query per sample, as the black-box estimator's final pass).
+        learned output mapping: a linear head on the log source scores, trained from
+        zero jointly with ``W`` by backpropagation, then replaced by the ridge fit on the
+        training set's outputs under the final program (one query per sample, as the
+        black-box estimator's final pass).
     output_alpha : float, default=10.0
         L2 regularisation of the ridge head.
+    head_init : {"zero", "ridge"}, default="zero"
+        Where the jointly trained linear head starts: at zero, or at the ridge fit on
+        the training outputs under the initial program (the black-box estimator's
+        start). From the ridge fit the float32 loss is 0 on most of the training set,
+        so ``W`` soon gets no gradient and stops moving.
     optimizer : {"adam", "sgd"}, default="adam"
     learning_rate : float, default=0.05
     batch_size : int, default=16
@@ -120,6 +125,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
                  embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
                  gamma=2.0, program_shape=None, output_mapping="average", output_alpha=10.0,
+                 head_init="zero",
                  optimizer="adam", learning_rate=0.05, batch_size=16, max_iter=100,
                  n_threads=None, callback=None, random_state=None):
         self.model = model
@@ -134,6 +140,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.program_shape = program_shape
         self.output_mapping = output_mapping
         self.output_alpha = output_alpha
+        self.head_init = head_init
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -171,14 +178,22 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         targets = torch.from_numpy(y_encoded)
 
         w = torch.zeros(w_shape, requires_grad=True)
-        parameters = [w]
+        parameters = [{"params": [w]}]
         linear = self.output_mapping == "linear"
         coef = intercept = None
         if linear:
-            coef = torch.tensor(bar.output_coef_, dtype=torch.float32, requires_grad=True)
-            intercept = torch.tensor(bar.output_intercept_, dtype=torch.float32,
-                                     requires_grad=True)
-            parameters += [coef, intercept]
+            # The head is trained with W, from zero by default: started from the ridge
+            # fit on these same training outputs, it is so confident that the float32
+            # loss is 0 on most samples and W soon gets no gradient.
+            ridge = self.head_init == "ridge"
+            coef = torch.tensor(bar.output_coef_ if ridge else np.zeros_like(bar.output_coef_),
+                                dtype=torch.float32, requires_grad=True)
+            intercept = torch.tensor(
+                bar.output_intercept_ if ridge else np.zeros_like(bar.output_intercept_),
+                dtype=torch.float32, requires_grad=True)
+            # Its 1,000 inputs are log-probabilities of size ~10, so its step is 100x
+            # smaller than the program's: logits then move by about 1 a step.
+            parameters.append({"params": [coef, intercept], "lr": self.learning_rate / 100})
         step = torch.optim.Adam if self.optimizer == "adam" else torch.optim.SGD
         optimizer = step(parameters, lr=self.learning_rate)
         rng = check_random_state(self.random_state)
@@ -210,8 +225,11 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     self, {"n_iter": self.n_iter_, "loss": self.loss_curve_[-1],
                            "n_queries": self.n_queries_}):
                 break
-        self._publish(bar, w, coef, intercept, batch)
-        if linear and self.n_iter_ > 0:
+        # Without a step the ridge head on the initial outputs stays (the probe).
+        trained_head = linear and len(self.loss_curve_) > 0
+        self._publish(bar, w, coef if trained_head else None,
+                      intercept if trained_head else None, batch)
+        if trained_head:
             # As the black-box estimator's final pass: the head reads the final program.
             self.n_queries_ += self._refit_head(X, y_encoded)
         return self
