@@ -41,7 +41,7 @@ def main():
     import onnxruntime as ort
     from sklearn.datasets import load_digits
 
-    from skbar import BlackBoxReprogrammingClassifier, zoo
+    from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
 
     oracle = zoo.load(args.model, image_size=args.image_size, providers=args.providers,
                       batch_size=args.batch)
@@ -73,8 +73,8 @@ def main():
 
     X, y = load_digits(return_X_y=True)
     shares = {}
-    for name, extra in (("BAR as published (average mapping)", {"output_mapping": "average"}),
-                        ("skbar defaults (learned output mapping)", {})):
+    for name, extra in (("BAR as published (skbar.PAPER_BAR)", PAPER_BAR),
+                        ("skbar defaults (learned head, SPSA-GC)", {})):
         inside[0] = 0.0
         clf = BlackBoxReprogrammingClassifier(
             Timed(), sample_shape=(8, 8), embed_size=int(0.75 * H), mapping="random",
