@@ -105,39 +105,27 @@ def load_task(name, seed):
 
 def _step_cost(clf, n_train):
     """Queries one step of ``clf`` costs."""
-    batch = min(clf.batch_size, n_train)
-    optimizer = clf._make_optimizer()
-    if hasattr(optimizer, "search_step"):
-        canvas = clf.oracle.input_shape
-        d = int(np.prod(clf._program_shape(canvas) or canvas[:2])) * canvas[2]
-        return optimizer.n_evaluations(d) * batch
-    return clf._make_gradient_estimator().n_evaluations() * batch
+    canvas = clf.oracle.input_shape
+    d = int(np.prod(clf._program_shape(canvas) or canvas[:2])) * canvas[2]
+    return clf._queries_per_step(clf._make_gradient_estimator(), clf._make_optimizer(),
+                                 d, n_train)
 
 
 def _score_as_stopped(clf, X_train, y_train, X_test, y_test):
     """Test accuracy and training queries of ``fit(max_queries=B)`` stopped here."""
-    queries = clf.n_queries_
     if clf.output_mapping in ("iterative", "linear") and clf.refit_final and clf.n_iter_ > 0:
-        stopped = copy.copy(clf)
-        seen = copy.deepcopy(clf._refit_data)
-        canvases = clf.reprogram(X_train)
-        seen.record(np.arange(len(X_train)),
-                    np.concatenate([call_oracle(clf.oracle, canvases[i:i + 256])
-                                    for i in range(0, len(canvases), 256)]))
-        stopped._refit_output_mapping(seen, seen.y)
-        queries += len(X_train)
-        return stopped.score(X_test, y_test), queries
-    return clf.score(X_test, y_test), queries
+        stopped = copy.copy(clf)  # the final pass refits a copy; the run goes on
+        spent = stopped._refit_to_program(X_train, y_train)
+        return stopped.score(X_test, y_test), clf.n_queries_ + spent
+    return clf.score(X_test, y_test), clf.n_queries_
 
 
 def _score_white_box_as_stopped(est, X_train, y_train, X_test, y_test):
     if est.output_mapping != "linear" or est.n_iter_ == 0:
         return est.score(X_test, y_test), est.n_queries_
-    head = est.bar_.output_coef_, est.bar_.output_intercept_
-    spent = est._refit_head(X_train, np.searchsorted(est.classes_, y_train))
-    accuracy = est.score(X_test, y_test)
-    est.bar_.output_coef_, est.bar_.output_intercept_ = head
-    return accuracy, est.n_queries_ + spent
+    stopped = copy.copy(est.bar_)
+    spent = stopped._refit_to_program(X_train, y_train)
+    return stopped.score(X_test, y_test), est.n_queries_ + spent
 
 
 def run_one(oracle, task, method, seed, budget, params):

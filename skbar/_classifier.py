@@ -398,9 +398,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         n = samples.shape[0]
         batch = min(self.batch_size, n)
         w = self.program_
-        evolution = hasattr(optimizer, "search_step")
-        step_cost = (optimizer.n_evaluations(w.size) if evolution
-                     else estimator.n_evaluations()) * batch
+        step_cost = self._queries_per_step(estimator, optimizer, w.size, n)
         learned = self.output_mapping in ("iterative", "linear")
         # Queries kept back for the final pass over the training set.
         reserve = n if learned and self.refit_final else 0
@@ -486,12 +484,41 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def _final_pass(self, counter, program, samples, seen, bar):
         """Query every training sample once under the current program into ``seen``."""
+        for idx, canvases in self._canvas_chunks(program, samples):
+            seen.record(idx, counter(canvases))
+            bar.update(idx.size)
+
+    def _canvas_chunks(self, program, samples):
+        """``(indices, canvases)`` of ``samples`` under the current program, a chunk at a time."""
         frame = program.frame(self.program_)
         chunk = max(self.batch_size, 64)
         for start in range(0, samples.shape[0], chunk):
             idx = np.arange(start, min(start + chunk, samples.shape[0]))
-            seen.record(idx, counter(program.compose(frame, samples[idx])))
-            bar.update(idx.size)
+            yield idx, program.compose(frame, samples[idx])
+
+    def _refit_to_program(self, X, y):
+        """Refit the output mapping on ``X``'s outputs under the current program.
+
+        What the final pass of a fit does, for a program set from outside (white-box
+        AR) or a fit stopped early (the query-efficiency benchmark). The oracle is called
+        directly, not through a budget. Returns the number of images sent.
+        """
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        samples = self._samples(X, self.canvas_shape_)
+        program = Program(self.canvas_shape_, samples.shape[1:3],
+                          self._program_shape(self.canvas_shape_))
+        oracle = self._get_oracle()
+        scores = np.concatenate([call_oracle(oracle, canvases)
+                                 for _, canvases in self._canvas_chunks(program, samples)])
+        y_encoded = np.searchsorted(self.classes_, np.asarray(y))
+        self._refit_output_mapping(_LatestOutputs(y_encoded, scores), y_encoded)
+        return samples.shape[0]
+
+    def _queries_per_step(self, estimator, optimizer, d, n_samples):
+        """What one step of the search costs, for a ``W`` of ``d`` numbers."""
+        evaluations = (optimizer.n_evaluations(d) if hasattr(optimizer, "search_step")
+                       else estimator.n_evaluations())
+        return evaluations * min(self.batch_size, n_samples)
 
     # ------------------------------------------------------------- predict
 
@@ -512,10 +539,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         samples = self._samples(X, self.canvas_shape_)
         program = Program(self.canvas_shape_, samples.shape[1:3],
                           self._program_shape(self.canvas_shape_))
-        frame = program.frame(self.program_)
-        chunk = max(self.batch_size, 64)
-        proba = [self._map_scores(call_oracle(oracle, program.compose(frame, samples[i:i + chunk])))
-                 for i in range(0, samples.shape[0], chunk)]
+        proba = [self._map_scores(call_oracle(oracle, canvases))
+                 for _, canvases in self._canvas_chunks(program, samples)]
         return np.concatenate(proba, axis=0)
 
     def predict_log_proba(self, X):
@@ -638,10 +663,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     f"{self.max_queries}; raise max_queries, or use mapping='random' with "
                     "output_mapping='average'."
                 )
-            frame = program.frame(self.program_)
-            chunk = max(self.batch_size, 64)
-            scores = np.concatenate([counter(program.compose(frame, samples[i:i + chunk]))
-                                     for i in range(0, samples.shape[0], chunk)])
+            scores = np.concatenate([counter(canvases) for _, canvases
+                                     in self._canvas_chunks(program, samples)])
             n_source = scores.shape[1]
         else:
             n_source = getattr(self._get_oracle(), "n_classes", None)

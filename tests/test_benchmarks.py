@@ -23,7 +23,7 @@ def _benchmark():
 @pytest.mark.parametrize("method", ["defaults", "paper-bar", "spsa-gc", "cma"])
 def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
     if method == "cma":
-        pytest.importorskip("cma")
+        pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     benchmark = _benchmark()
     X, y, X_test, y_test = make_task()
     oracle = RandomNetworkOracle(record=False)

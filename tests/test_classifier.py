@@ -298,7 +298,7 @@ def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
 ])
 def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, per_step):
     if params["optimizer"] == "cma":
-        pytest.importorskip("cma")
+        pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
     clf = _clf(oracle, mapping="random", batch_size=16, max_iter=60, **params).fit(X, y)
@@ -310,7 +310,7 @@ def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, p
 
 
 def test_cma_es_warm_start_continues_from_the_saved_mean_and_step_size(task, tmp_path):
-    pytest.importorskip("cma")
+    pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
     params = dict(mapping="random", optimizer="cma", program_shape=(4, 4), batch_size=16)
     first = _clf(max_iter=5, checkpoint=tmp_path / "cma.npz", **params).fit(X, y)

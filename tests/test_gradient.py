@@ -137,7 +137,7 @@ def test_spsa_gc_estimates_the_gradient_at_the_look_ahead_point():
 
 
 def test_cma_es_descends_from_losses_alone_reproducibly_and_counts_its_candidates():
-    pytest.importorskip("cma")
+    pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     d = 12
     f, _ = _quadratic(d)
     calls = []

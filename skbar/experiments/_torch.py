@@ -231,7 +231,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                       intercept if trained_head else None, batch)
         if trained_head:
             # As the black-box estimator's final pass: the head reads the final program.
-            self.n_queries_ += self._refit_head(X, y_encoded)
+            self.n_queries_ += self.bar_._refit_to_program(X, y)
         return self
 
     def _publish(self, bar, w, coef, intercept, batch):
@@ -245,21 +245,6 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = len(self.loss_curve_)
         self.n_backward_ = self.n_iter_ * batch
         self.n_queries_ = bar.n_queries_ + self.n_backward_
-
-    def _refit_head(self, X, y_encoded):
-        """Refit the ridge head on the oracle's outputs under the current program.
-
-        Returns the queries spent (one per training sample).
-        """
-        from ..mapping import fit_linear_map
-        from ..oracles import call_oracle
-
-        canvases = self.bar_.reprogram(X)
-        scores = np.concatenate([call_oracle(self.bar_.oracle, canvases[i:i + 256])
-                                 for i in range(0, len(canvases), 256)])
-        self.bar_.output_coef_, self.bar_.output_intercept_ = fit_linear_map(
-            scores, y_encoded, self.classes_.size, self.output_alpha)
-        return len(canvases)
 
     def predict_proba(self, X):
         """Target-class probabilities, through the black-box oracle with the trained program."""
