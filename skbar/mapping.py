@@ -102,21 +102,42 @@ def apply_label_map(source_scores, label_map):
     return target / total
 
 
-def _log_scores(source_scores):
-    # Log-probabilities are the logits up to a per-row constant, which a softmax head
-    # ignores: the head reads the oracle's evidence, not its saturated probabilities.
+def log_scores(source_scores):
+    """The source scores as log-probabilities: what a learned head reads.
+
+    Log-probabilities are the logits up to a per-row constant, which a softmax head
+    ignores: the head reads the oracle's evidence, not its saturated probabilities.
+    """
     return np.log(np.clip(source_scores, 1e-12, None))
 
 
-def fit_linear_map(source_scores, y, n_classes, alpha=10.0):
+def label_map_prior(label_map, n_source):
+    """The multi-label mapping as a linear map on log source scores, ``(n_classes, n_source)``.
+
+    Row ``c`` averages the log scores of class ``c``'s ``m`` source labels (the log of
+    their geometric mean, the multi-label average of eq. (2) in the log domain), minus
+    the mean of that over the classes (a softmax ignores a shift common to all classes).
+    """
+    n_classes, m = label_map.shape
+    prior = np.zeros((n_classes, n_source))
+    np.put_along_axis(prior, label_map, 1.0 / m, axis=1)
+    return prior - prior.mean(axis=0)
+
+
+def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None):
     """A learned output mapping: ridge regression from log source scores to the classes.
 
     The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
     the "linear probe" of black-box transfer): each target class gets a weight for every
     source class, fitted on outputs the fit has already paid for. The fit is closed-form
-    (one-vs-all ridge on +-1 targets, scikit-learn's ``RidgeClassifier``), so refitting it
-    every few steps costs a fraction of a second; a temperature, fitted by cross-entropy
-    on the same outputs, turns its scores into probabilities for the loss.
+    (ridge regression on one-vs-all +-1 targets), so refitting it every few steps costs a
+    fraction of a second; a temperature, fitted by cross-entropy on the same outputs,
+    turns its scores into probabilities for the loss.
+
+    With a ``label_map``, the ridge penalty pulls the head towards the multi-label
+    mapping instead of towards zero: the head is the mapping (scaled to the targets'
+    size) plus a residual that the data must pay for. With few or uninformative
+    outputs it stays near the paper's mapping; with many, the data decide.
 
     Parameters
     ----------
@@ -125,7 +146,9 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0):
         Encoded target labels in ``[0, n_classes)``.
     n_classes : int
     alpha : float
-        L2 regularisation of the ridge fit.
+        L2 regularisation of the ridge fit (of the residual, with a ``label_map``).
+    label_map : ndarray of shape (n_classes, m), optional
+        The multi-label mapping the head starts from (:func:`label_map_prior`).
 
     Returns
     -------
@@ -134,26 +157,31 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0):
     intercept : ndarray of shape (n_classes,)
     """
     from scipy.optimize import minimize_scalar
-    from sklearn.linear_model import RidgeClassifier
+    from scipy.special import log_softmax
+    from sklearn.linear_model import Ridge
 
-    present = np.unique(y)
-    model = RidgeClassifier(alpha=alpha).fit(_log_scores(source_scores), y)
-    coef = np.zeros((n_classes, source_scores.shape[1]))
-    intercept = np.full(n_classes, -1e3)  # a class absent from the data is never predicted
-    if present.size == 2:
-        # One row for two classes, the score of the second: split it symmetrically.
-        row, bias = np.atleast_2d(model.coef_)[0], np.atleast_1d(model.intercept_)[0]
-        coef[present[1]], intercept[present[1]] = row / 2, bias / 2
-        coef[present[0]], intercept[present[0]] = -row / 2, -bias / 2
-    else:
-        coef[present], intercept[present] = model.coef_, model.intercept_
-    scores = _log_scores(source_scores) @ coef.T + intercept
+    features = log_scores(source_scores)
+    targets = np.full((len(y), n_classes), -1.0)
+    targets[np.arange(len(y)), y] = 1.0
+    prior = np.zeros((n_classes, features.shape[1]))
+    if label_map is not None:
+        prior = label_map_prior(label_map, features.shape[1])
+        # Scaled by least squares to the targets (never reversed): a mapping the data
+        # contradict pulls the head towards zero, as plain ridge would.
+        scores = features @ prior.T
+        scores -= scores.mean(axis=0)
+        norm = float(np.sum(scores * scores))
+        prior *= max(float(np.sum(scores * targets)), 0.0) / norm if norm > 0 else 0.0
+    model = Ridge(alpha=alpha).fit(features, targets - features @ prior.T)
+    coef = model.coef_ + prior
+    intercept = np.array(model.intercept_, dtype=float)
+    absent = np.setdiff1d(np.arange(n_classes), y)
+    intercept[absent] = -1e3  # a class absent from the data is never predicted
+    scores = features @ coef.T + intercept
     rows = np.arange(len(y))
 
     def cross_entropy(log_t):
-        z = np.exp(log_t) * scores
-        z -= z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, y]))
+        return -float(np.mean(log_softmax(np.exp(log_t) * scores, axis=1)[rows, y]))
 
     temperature = np.exp(minimize_scalar(cross_entropy, bounds=(-3, 5), method="bounded").x)
     return coef * temperature, intercept * temperature
@@ -161,7 +189,6 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0):
 
 def apply_linear_map(source_scores, coef, intercept):
     """Target-class probabilities from a learned output mapping (rows sum to one)."""
-    z = _log_scores(source_scores) @ coef.T + intercept
-    z -= z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    return z / z.sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    return softmax(log_scores(source_scores) @ coef.T + intercept, axis=1)

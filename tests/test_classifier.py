@@ -6,19 +6,22 @@ import pytest
 from sklearn.base import clone
 
 from skbar import BlackBoxReprogrammingClassifier, OracleError
-from skbar.oracles import RandomNetworkOracle
+from skbar.callbacks import CheckpointSaver, QueryCost
+from skbar.mapping import fit_linear_map
+from skbar.optim import CMAES, SPSA, Adam
+from skbar.oracles import FunctionOracle, RandomNetworkOracle
+from skbar.output_mapping import IterativeLabelMapping, LinearHead
 
 
 # The paper's estimator (fixed multi-label average, one-sided differences, a full-size
 # program), whose query counts the tests below work out by hand.
-PAPER = {"output_mapping": "average", "gradient": "random", "antithetic": False,
-         "program_shape": None, "q": 10,
-         "learning_rate": 0.05,
+PAPER = {"output_mapping": "average", "gradient": "random", "program_shape": None, "q": 10,
          "batch_size": 16}
 
 
 def _clf(oracle=None, **params):
-    params = {**PAPER, "m": 2, "optimizer": "adam", "random_state": 0, **params}
+    params = {**PAPER, "m": 2, "optimizer": Adam(learning_rate=0.05), "random_state": 0,
+              **params}
     return BlackBoxReprogrammingClassifier(oracle or RandomNetworkOracle(), **params)
 
 
@@ -133,7 +136,7 @@ def test_bad_inputs_get_errors_that_name_the_problem(task):
 ])
 def test_misbehaving_oracles_get_clear_errors(task, answer, message):
     X, y, _, _ = task
-    clf = _clf(answer, input_shape=(8, 8, 1), mapping="random", max_iter=3)
+    clf = _clf(FunctionOracle(answer, (8, 8, 1)), mapping="random", max_iter=3)
     with pytest.raises(OracleError, match=message):
         clf.fit(X, y)
 
@@ -159,8 +162,8 @@ def test_a_failed_fit_keeps_what_it_learned_and_warm_start_continues(task, tmp_p
     X, y, X_test, y_test = task
     oracle = FlakyOracle(fail_after=176 * 25)
     clf = _clf(oracle, mapping="random", max_iter=60, warm_start=True,
-               checkpoint=tmp_path / "fit.npz", checkpoint_every=5)
-    with pytest.raises(OracleError, match="kept on the estimator.*warm_start=True"):
+               callbacks=[CheckpointSaver(tmp_path / "fit.npz", every=5)])
+    with pytest.raises(OracleError, match="kept on the estimator and in .*fit.npz.*warm_start=True"):
         clf.fit(X, y)
     # 25 whole steps, and the first minibatch of the step that failed.
     assert clf.n_iter_ == 25 and clf.n_queries_ == oracle.n_images == 176 * 25 + 16
@@ -174,16 +177,17 @@ def test_a_failed_fit_keeps_what_it_learned_and_warm_start_continues(task, tmp_p
 
     # The checkpoint holds the same state; a new estimator resumes from the file.
     fresh = _clf(oracle, mapping="random", max_iter=0, warm_start=True,
-                 checkpoint=tmp_path / "fit.npz").fit(X, y)
+                 callbacks=CheckpointSaver(tmp_path / "fit.npz")).fit(X, y)
     assert fresh.n_iter_ == 85 and np.array_equal(fresh.program_, clf.program_)
 
 
 def test_resuming_gives_the_same_program_as_an_uninterrupted_fit(task, tmp_path):
     X, y, _, _ = task
     straight = _clf(mapping="random", max_iter=30).fit(X, y)
-    first = _clf(mapping="random", max_iter=12, checkpoint=tmp_path / "a.npz").fit(X, y)
+    first = _clf(mapping="random", max_iter=12,
+                 callbacks=[CheckpointSaver(tmp_path / "a.npz")]).fit(X, y)
     resumed = _clf(mapping="random", max_iter=18, warm_start=True,
-                   checkpoint=tmp_path / "a.npz").fit(X, y)
+                   callbacks=[CheckpointSaver(tmp_path / "a.npz")]).fit(X, y)
     assert first.n_iter_ == 12 and resumed.n_iter_ == 30
     np.testing.assert_array_equal(resumed.program_, straight.program_)
     assert resumed.n_queries_ == straight.n_queries_
@@ -196,7 +200,7 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
         if info["n_iter"] == 7:
             raise KeyboardInterrupt
 
-    clf = _clf(mapping="random", max_iter=50, callback=interrupt)
+    clf = _clf(mapping="random", max_iter=50, callbacks=interrupt)
     with pytest.warns(RuntimeWarning, match="interrupted after 7 steps"):
         clf.fit(X, y)
     assert clf.stop_reason_ == "interrupted" and clf.n_iter_ == 7
@@ -205,10 +209,15 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
 
 def test_callback_returning_true_stops_and_cost_is_reported(task):
     X, y, _, _ = task
-    clf = _clf(mapping="random", max_iter=50, cost_per_1000=1.5,
-               callback=lambda est, info: info["n_iter"] >= 4).fit(X, y)
+    cost, seen = QueryCost(per_1000=1.5), []
+    clf = _clf(mapping="random", max_iter=50,
+               callbacks=[cost, lambda est, info: seen.append(info) or info["n_iter"] >= 4])
+    clf.fit(X, y)
     assert clf.n_iter_ == 4 and clf.stop_reason_ == "callback"
-    assert clf.cost_ == pytest.approx(4 * 176 * 1.5 / 1000)
+    assert cost.cost_ == pytest.approx(4 * 176 * 1.5 / 1000)
+    # Each callback sees what the ones before it added.
+    assert seen[-1] == {"n_iter": 4, "loss": clf.loss_curve_[-1], "n_queries": 4 * 176,
+                        "cost": pytest.approx(4 * 176 * 1.5 / 1000)}
 
 
 def test_warm_start_refuses_other_classes(task):
@@ -234,30 +243,31 @@ def test_no_warning_on_a_normal_fit(task):
         _clf(max_iter=3).fit(X, y)
 
 
-def test_learned_output_mapping_starts_as_a_linear_probe_and_ends_on_the_final_program(task):
-    from sklearn.linear_model import RidgeClassifier
+def _head_on(oracle, clf, X, y):
+    """The ridge head fitted afresh on ``X``'s outputs under ``clf``'s program."""
+    return fit_linear_map(oracle.predict_proba(clf.reprogram(X)), y, 2, 10.0, clf.label_map_)
 
+
+def test_learned_output_mapping_starts_as_a_linear_probe_and_ends_on_the_final_program(task):
     X, y, X_test, y_test = task
     oracle = RandomNetworkOracle(record=False)
     start = _clf(oracle, output_mapping="linear", mapping="random", max_iter=0).fit(X, y)
     assert start.n_queries_ == len(X)  # one query per training sample, nothing more
-    features = np.log(oracle.predict_proba(start.reprogram(X)))
-    probe = RidgeClassifier(alpha=10.0).fit(features, y)
-    test_features = np.log(oracle.predict_proba(start.reprogram(X_test)))
-    np.testing.assert_array_equal(start.predict(X_test), probe.predict(test_features))
+    coef, intercept = _head_on(oracle, start, X, y)
+    # (float32 outputs of the oracle here, float64 in the fit)
+    np.testing.assert_allclose(start.output_mapping_.coef_, coef, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(start.output_mapping_.intercept_, intercept, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(start.predict_proba(X_test).sum(axis=1), 1.0)
 
-    trained = _clf(oracle, output_mapping="linear", mapping="random", q=20, batch_size=32,
-                   max_iter=200, refit_every=10).fit(X, y)
+    trained = _clf(oracle, output_mapping=LinearHead(refit_every=10), mapping="random", q=20,
+                   batch_size=32, max_iter=200).fit(X, y)
     # Refits during the search use outputs already paid for; the final pass costs one
     # query per sample: the count is the probe's, the steps' and the final pass's.
     assert trained.n_queries_ == len(X) + 200 * 21 * 32 + len(X)
     assert trained.score(X_test, y_test) > start.score(X_test, y_test)
     # The shipped head is the ridge fit on the outputs of the shipped program.
-    features = np.log(oracle.predict_proba(trained.reprogram(X)))
-    probe = RidgeClassifier(alpha=10.0).fit(features, y)
-    test_features = np.log(oracle.predict_proba(trained.reprogram(X_test)))
-    np.testing.assert_array_equal(trained.predict(X_test), probe.predict(test_features))
+    coef, intercept = _head_on(oracle, trained, X, y)
+    np.testing.assert_allclose(trained.output_mapping_.coef_, coef, rtol=1e-5, atol=1e-8)
 
 
 def test_final_pass_is_held_in_reserve_from_the_budget(task):
@@ -271,8 +281,8 @@ def test_final_pass_is_held_in_reserve_from_the_budget(task):
     assert clf.n_queries_ == 200 + n_steps * 96 + 200 <= 2000
     assert oracle.n_images == clf.n_queries_
 
-    free = _clf(oracle, output_mapping="linear", mapping="random", q=5, batch_size=16,
-                max_iter=10**6, max_queries=2000, refit_final=False).fit(X, y)
+    free = _clf(oracle, output_mapping=LinearHead(refit_final=False), mapping="random", q=5,
+                batch_size=16, max_iter=10**6, max_queries=2000).fit(X, y)
     assert free.n_iter_ == (2000 - 200) // 96
     assert free.n_queries_ == 200 + free.n_iter_ * 96
 
@@ -280,8 +290,8 @@ def test_final_pass_is_held_in_reserve_from_the_budget(task):
 def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
     X, y, X_test, y_test = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, output_mapping="iterative", mapping="random", m=2, q=20,
-               batch_size=32, max_iter=200, refit_every=10).fit(X, y)
+    clf = _clf(oracle, output_mapping=IterativeLabelMapping(refit_every=10), mapping="random",
+               m=2, q=20, batch_size=32, max_iter=200).fit(X, y)
     # The refits during the search are free; the final one costs a pass over X.
     assert clf.n_queries_ == 200 * 21 * 32 + len(X) == oracle.n_images
     first = _clf(mapping="random", m=2, max_iter=0).fit(X, y).label_map_
@@ -292,12 +302,12 @@ def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
 
 @pytest.mark.parametrize("params, per_step", [
     # BlackVIP's SPSA-GC: random signs, two-sided, q=4 -> 8 minibatches a step.
-    ({"gradient": "spsa", "optimizer": "spsa-gc", "antithetic": True, "q": 4}, 8),
-    # CMA-ES on a 4x4x1 program: 4 + int(3 ln 16) = 12 candidates a generation.
-    ({"optimizer": "cma", "program_shape": (4, 4), "learning_rate": 0.5}, 12),
+    ({"gradient": SPSA(antithetic=True), "optimizer": "spsa-gc", "q": 4}, 8),
+    # CMA-ES on a 4x4x1 program, q = 12 candidates a generation.
+    ({"optimizer": CMAES(sigma=0.5), "program_shape": (4, 4), "q": 12}, 12),
 ])
 def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, per_step):
-    if params["optimizer"] == "cma":
+    if isinstance(params["optimizer"], CMAES):
         pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
@@ -312,11 +322,11 @@ def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, p
 def test_cma_es_warm_start_continues_from_the_saved_mean_and_step_size(task, tmp_path):
     pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
-    params = dict(mapping="random", optimizer="cma", program_shape=(4, 4), batch_size=16)
-    first = _clf(max_iter=5, checkpoint=tmp_path / "cma.npz", **params).fit(X, y)
-    resumed = _clf(max_iter=5, warm_start=True, checkpoint=tmp_path / "cma.npz",
-                   **params).fit(X, y)
+    params = dict(mapping="random", optimizer="cma", program_shape=(4, 4), batch_size=16, q=12,
+                  gradient="spsa", callbacks=[CheckpointSaver(tmp_path / "cma.npz")])
+    first = _clf(max_iter=5, **params).fit(X, y)
+    resumed = _clf(max_iter=5, warm_start=True, **params).fit(X, y)
     assert resumed.n_iter_ == 10 and resumed.n_queries_ == 10 * 12 * 16
     saved = np.load(tmp_path / "cma.npz")
-    assert int(saved["optimizer_generation"]) == 10 and float(saved["optimizer_sigma"]) > 0
+    assert int(saved["optimizer_t"]) == 10 and float(saved["optimizer_sigma"]) > 0
     assert not np.array_equal(resumed.program_, first.program_)

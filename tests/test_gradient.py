@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from skbar.optim import CMAES, SGD, SPSAGC, Adam, RandomDirectionEstimator
+from skbar.optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections, estimate_gradient
 
 
 def _quadratic(d, seed=0):
@@ -22,10 +22,10 @@ def _mean_cosine(q, antithetic=False, d=200, trials=30):
     f, grad = _quadratic(d)
     rng = np.random.RandomState(1)
     w = np.zeros(d)
-    estimator = RandomDirectionEstimator(q=q, beta=1e-4, antithetic=antithetic)
+    estimator = RandomDirections(beta=1e-4, antithetic=antithetic)
     cosines = []
     for _ in range(trials):
-        g, _ = estimator.estimate(f, w, rng)
+        g, _ = estimate_gradient(f, w, q, estimator, rng)
         true = grad(w)
         cosines.append(g @ true / (np.linalg.norm(g) * np.linalg.norm(true)))
     return float(np.mean(cosines))
@@ -42,9 +42,9 @@ def test_estimate_with_b_equal_d_is_unbiased_for_a_quadratic():
     d = 20
     f, grad = _quadratic(d)
     rng = np.random.RandomState(0)
-    estimator = RandomDirectionEstimator(q=5, beta=1e-5)
+    estimator = RandomDirections(beta=1e-5)
     w = np.ones(d)
-    mean = np.mean([estimator.estimate(f, w, rng)[0] for _ in range(4000)], axis=0)
+    mean = np.mean([estimate_gradient(f, w, 5, estimator, rng)[0] for _ in range(4000)], axis=0)
     np.testing.assert_allclose(mean, grad(w), atol=0.15 * np.linalg.norm(grad(w)) / np.sqrt(d))
 
 
@@ -57,13 +57,13 @@ def test_evaluation_counts_and_loss_value():
         return f(w)
 
     w = np.zeros(10)
-    one_sided = RandomDirectionEstimator(q=7)
-    _, f_w = one_sided.estimate(counted, w, np.random.RandomState(0))
-    assert len(calls) == one_sided.n_evaluations() == 8 and f_w == f(w)
+    one_sided = RandomDirections()
+    _, f_w = estimate_gradient(counted, w, 7, one_sided, np.random.RandomState(0))
+    assert len(calls) == one_sided.n_evaluations(7) == 8 and f_w == f(w)
     calls.clear()
-    two_sided = RandomDirectionEstimator(q=7, antithetic=True)
-    two_sided.estimate(counted, w, np.random.RandomState(0))
-    assert len(calls) == two_sided.n_evaluations() == 14
+    two_sided = RandomDirections(antithetic=True)
+    estimate_gradient(counted, w, 7, two_sided, np.random.RandomState(0))
+    assert len(calls) == two_sided.n_evaluations(7) == 14
 
 
 def test_antithetic_directions_cancel_the_curvature_error_near_a_minimum():
@@ -74,9 +74,9 @@ def test_antithetic_directions_cancel_the_curvature_error_near_a_minimum():
     w = _minimum(d) + 0.1
     errors = {}
     for antithetic in (False, True):
-        est = RandomDirectionEstimator(q=25, beta=1.0, antithetic=antithetic)
+        est = RandomDirections(beta=1.0, antithetic=antithetic)
         errors[antithetic] = np.mean([
-            np.linalg.norm(est.estimate(f, w, np.random.RandomState(s))[0] - grad(w))
+            np.linalg.norm(estimate_gradient(f, w, 25, est, np.random.RandomState(s))[0] - grad(w))
             for s in range(100)]) / np.linalg.norm(grad(w))
     assert errors[True] < 0.4 * errors[False], errors
 
@@ -87,49 +87,51 @@ def _minimum(d, seed=0):
     return rng.randn(d)
 
 
+def _run(optimizer, f, w, steps, q=10, gradient=None, seed=0):
+    """``steps`` of ask / tell on ``f`` from ``w``; the optimiser, at its last program."""
+    optimizer.start(w, q, gradient or RandomDirections(beta=1e-3), np.random.RandomState(seed))
+    for _ in range(steps):
+        optimizer.tell([f(c) for c in optimizer.ask()])
+    return optimizer
+
+
 @pytest.mark.parametrize("optimizer", [SGD(0.1), Adam(0.1), SPSAGC(0.1)])
 def test_optimizers_descend_on_estimated_gradients_and_resume_exactly(optimizer):
     f, _ = _quadratic(30)
-    est = RandomDirectionEstimator(q=10, beta=1e-3)
-    rng = np.random.RandomState(0)
     w = np.zeros(30)
-    start = f(w)
-    for _ in range(150):
-        g, _ = est.estimate(f, w, rng)
-        w = optimizer.step(w, g)
-    assert f(w) < 0.2 * start
-    clone = type(optimizer)(0.1)
-    clone.set_state(optimizer.get_state())
-    g = np.ones(30)
-    np.testing.assert_array_equal(clone.step(w, g), optimizer.step(w, g))
+    _run(optimizer, f, w, 150)
+    assert f(optimizer.w_) < 0.2 * f(w)
+    # A new optimiser started at the same program with the saved state takes the same
+    # next step as the one that went on (same random stream).
+    state, rng_state = optimizer.get_state(), optimizer.rng_.get_state()
+    resumed = type(optimizer)(0.1).start(optimizer.w_, 10, optimizer.gradient_,
+                                         np.random.RandomState(0))
+    resumed.set_state(state)
+    resumed.rng_.set_state(rng_state)
+    for opt in (optimizer, resumed):
+        opt.tell([f(c) for c in opt.ask()])
+    np.testing.assert_array_equal(resumed.w_, optimizer.w_)
 
 
 def test_spsa_directions_are_random_signs_and_unbiased_with_b_equal_1():
     d = 20
     f, grad = _quadratic(d)
-    estimator = RandomDirectionEstimator(q=5, beta=1e-5, distribution="rademacher",
-                                         antithetic=True)
-    seen = []
-
-    def recording(w):
-        seen.append(w.copy())
-        return f(w)
-
+    estimator = SPSA(beta=1e-5)
     w = np.ones(d)
-    estimator.estimate(recording, w, np.random.RandomState(0))
+    points, _ = estimator.perturb(w, 5, np.random.RandomState(0))
     # Each perturbation moves every coordinate by exactly +-beta.
-    np.testing.assert_allclose(np.abs(seen[0] - w), 1e-5, rtol=1e-6)
+    np.testing.assert_allclose(np.abs(points[0] - w), 1e-5, rtol=1e-6)
     rng = np.random.RandomState(0)
-    mean = np.mean([estimator.estimate(f, w, rng)[0] for _ in range(4000)], axis=0)
+    mean = np.mean([estimate_gradient(f, w, 5, estimator, rng)[0] for _ in range(4000)], axis=0)
     np.testing.assert_allclose(mean, grad(w), atol=0.15 * np.linalg.norm(grad(w)) / np.sqrt(d))
 
 
 def test_spsa_gc_estimates_the_gradient_at_the_look_ahead_point():
     f, grad = _quadratic(10)
-    optimizer = SPSAGC(learning_rate=0.1, momentum=0.9)
+    optimizer = SPSAGC(learning_rate=0.1, momentum=0.9).start(np.zeros(10), 1, SPSA(), None)
     w = np.zeros(10)
     np.testing.assert_array_equal(optimizer.lookahead(w), w)  # no momentum yet
-    w_next = optimizer.step(w, grad(w))
+    w_next = optimizer.update(w, grad(w))
     velocity = w_next - w
     np.testing.assert_allclose(optimizer.lookahead(w_next), w_next + 0.9 * velocity)
     # Spall's gain: a_t = 0.1 / (t + 1) ** 0.602, so the first step is -0.1 g.
@@ -146,18 +148,14 @@ def test_cma_es_descends_from_losses_alone_reproducibly_and_counts_its_candidate
         calls.append(1)
         return f(w)
 
-    def run(seed):
-        es, rng, w = CMAES(sigma=0.5), np.random.RandomState(seed), np.zeros(d)
-        for _ in range(60):
-            w, _ = es.search_step(counted, w, rng)
-        return w, es
-
-    w, es = run(0)
-    assert len(calls) == 60 * es.n_evaluations(d) == 60 * (4 + int(3 * np.log(d)))
-    assert f(w) < 0.05 * f(np.zeros(d))
-    np.testing.assert_array_equal(run(0)[0], w)  # the fit's random state draws the candidates
+    q = 4 + int(3 * np.log(d))  # cma's own population for d = 12
+    es = _run(CMAES(sigma=0.5), counted, np.zeros(d), 60, q=q)
+    assert len(calls) == 60 * es.n_evaluations(q, None) == 60 * 11
+    assert f(es.w_) < 0.05 * f(np.zeros(d))
+    # The fit's random state draws the candidates: the same seed, the same search.
+    np.testing.assert_array_equal(_run(CMAES(sigma=0.5), f, np.zeros(d), 60, q=q).w_, es.w_)
     state = es.get_state()
-    assert float(state["sigma"]) > 0 and int(state["generation"]) == 60
+    assert float(state["sigma"]) > 0 and int(state["t"]) == 60
 
 
 def test_cma_es_names_the_missing_package(monkeypatch):
@@ -165,17 +163,20 @@ def test_cma_es_names_the_missing_package(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "cma", None)
     with pytest.raises(ImportError, match="optimizer='cma' needs the cma package"):
-        CMAES().search_step(lambda w: 0.0, np.zeros(3), np.random.RandomState(0))
+        CMAES().start(np.zeros(3), 5, None, np.random.RandomState(0)).ask()
 
 
 def test_bad_estimator_settings_name_the_argument():
-    with pytest.raises(ValueError, match="q must"):
-        RandomDirectionEstimator(q=0)
-    with pytest.raises(ValueError, match="beta"):
-        RandomDirectionEstimator(beta=0)
-    with pytest.raises(ValueError, match="distribution must be"):
-        RandomDirectionEstimator(distribution="uniform")
-    with pytest.raises(ValueError, match="momentum"):
-        SPSAGC(momentum=1.0)
-    with pytest.raises(ValueError, match="sigma"):
-        CMAES(sigma=0)
+    w, rng = np.zeros(3), np.random.RandomState(0)
+    with pytest.raises(ValueError, match="'q' parameter"):
+        estimate_gradient(lambda w: 0.0, w, 0, SPSA(), rng)
+    with pytest.raises(ValueError, match="'beta' parameter of RandomDirections"):
+        RandomDirections(beta=0).perturb(w, 2, rng)
+    with pytest.raises(ValueError, match="'distribution' parameter of RandomDirections"):
+        RandomDirections(distribution="uniform").perturb(w, 2, rng)
+    with pytest.raises(ValueError, match="'momentum' parameter of SPSAGC"):
+        SPSAGC(momentum=1.0).start(w, 2, SPSA(), rng)
+    with pytest.raises(ValueError, match="'sigma' parameter of CMAES"):
+        CMAES(sigma=0).start(w, 2, None, rng)
+    with pytest.raises(ValueError, match="q >= 2"):
+        CMAES().start(w, 1, None, rng)

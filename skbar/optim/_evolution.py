@@ -7,8 +7,12 @@ ranking of the losses matters, so it is indifferent to the loss's scale.
 """
 
 import warnings
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from ._base import Optimizer
 
 
 def _import_cma():
@@ -24,15 +28,17 @@ def _import_cma():
     return cma
 
 
-class CMAES:
+class CMAES(Optimizer):
     """CMA-ES (Hansen & Ostermeier 2001) from the ``cma`` package, on the program ``W``.
+
+    The estimator's ``q`` is the population: ``q`` candidate programs per generation,
+    each scored on the step's minibatch (cma's own default is ``4 + 3 ln d``). No
+    gradient estimator is used.
 
     Parameters
     ----------
     sigma : float, default=0.1
         Initial step size: the spread of the first population around ``W``.
-    population_size : int, default=None
-        Candidates per generation; cma's default ``4 + 3 ln d`` when None.
 
     Notes
     -----
@@ -41,46 +47,49 @@ class CMAES:
     restarts the covariance from the identity.
     """
 
-    def __init__(self, sigma=0.1, population_size=None):
-        if not sigma > 0:
-            raise ValueError(f"sigma (CMA-ES's initial step size) must be positive, got {sigma!r}.")
-        self.sigma = float(sigma)
-        self.population_size = population_size
+    _parameter_constraints = {"sigma": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, sigma=0.1):
+        self.sigma = sigma
+
+    def start(self, w, q, gradient, rng):
+        super().start(w, q, gradient, rng)
+        if q < 2:
+            raise ValueError(f"CMA-ES ranks q candidates per generation and needs q >= 2, got q={q}.")
         self._es = None
-        self._state = {}
+        self._sigma0 = float(self.sigma)
+        return self
 
-    def _start(self, w, rng):
-        cma = _import_cma()
-        sigma = float(self._state.get("sigma", self.sigma))
-        options = {"seed": np.nan, "verbose": -9, "verb_log": 0, "verb_disp": 0,
-                   "randn": lambda n, d: rng.standard_normal((n, d)),
-                   "tolx": 0, "tolfun": 0, "tolfunhist": 0, "tolstagnation": np.inf,
-                   "maxiter": np.inf, "CMA_diagonal": w.size > 1000}
-        if self.population_size is not None:
-            options["popsize"] = int(self.population_size)
-        self._es = cma.CMAEvolutionStrategy(w.reshape(-1), sigma, options)
+    def n_evaluations(self, q, gradient):
+        return q
 
-    def n_evaluations(self, d):
-        """Candidates per generation: what one step costs, in minibatches."""
-        if self.population_size is not None:
-            return int(self.population_size)
-        return 4 + int(3 * np.log(d))
-
-    def search_step(self, f, w, rng):
-        """One generation: return ``(new_w, mean loss of the candidates)``."""
+    def ask(self):
         if self._es is None:
-            self._start(w, rng)
-        candidates = self._es.ask()
-        losses = [f(np.asarray(c).reshape(w.shape)) for c in candidates]
-        self._es.tell(candidates, losses)
-        return np.asarray(self._es.mean).reshape(w.shape).copy(), float(np.mean(losses))
+            # Started at the first step, so its draws follow the step's minibatch draw.
+            self._es = self._new_es()
+        self._candidates = self._es.ask()
+        return [np.asarray(c).reshape(self.w_.shape) for c in self._candidates]
+
+    def tell(self, losses):
+        self._es.tell(self._candidates, list(losses))
+        self.w_ = np.asarray(self._es.mean).reshape(self.w_.shape).copy()
+        self.t_ += 1
+        return float(np.mean(losses))
+
+    def _new_es(self):
+        cma = _import_cma()
+        rng = self.rng_
+        options = {"seed": np.nan, "verbose": -9, "verb_log": 0, "verb_disp": 0,
+                   "randn": lambda n, d: rng.standard_normal((n, d)), "popsize": int(self.q_),
+                   "tolx": 0, "tolfun": 0, "tolfunhist": 0, "tolstagnation": np.inf,
+                   "maxiter": np.inf, "CMA_diagonal": self.w_.size > 1000}
+        return cma.CMAEvolutionStrategy(self.w_.reshape(-1), self._sigma0, options)
 
     def get_state(self):
-        if self._es is None:
-            return dict(self._state)
-        generation = int(self._state.get("generation", 0)) + self._es.countiter
-        return {"sigma": np.array(self._es.sigma), "generation": np.array(generation)}
+        sigma = self._sigma0 if self._es is None else float(self._es.sigma)
+        return {"t": np.array(self.t_), "sigma": np.array(sigma)}
 
     def set_state(self, state):
-        self._state = dict(state)
+        super().set_state(state)
+        self._sigma0 = float(state["sigma"])
         self._es = None

@@ -1,74 +1,96 @@
-"""First-order update rules fed with zeroth-order gradient estimates.
+"""First-order update rules fed with zeroth-order gradient estimates."""
 
-Each optimiser keeps its state in a dict of arrays (``get_state`` / ``set_state``), so a
-fit can be checkpointed to a plain ``.npz`` file and resumed exactly.
-"""
+from numbers import Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
+
+from ._base import GradientDescent
+
+_POSITIVE = [Interval(Real, 0, None, closed="neither")]
+_NON_NEGATIVE = [Interval(Real, 0, None, closed="left")]
 
 
-class SGD:
+class SGD(GradientDescent):
     """``w <- w - alpha_t g`` with ``alpha_t = learning_rate / (1 + decay * t)``.
 
     The update of Tsai et al. (2020), Algorithm 1 (``W_{t+1} = W_t - alpha_t g``).
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.05
+        Step size ``alpha`` (the paper's ``eta``).
+    decay : float, default=0.0
+        Inverse-time decay of the step size.
     """
 
+    _parameter_constraints = {"learning_rate": _POSITIVE, "decay": _NON_NEGATIVE}
+
     def __init__(self, learning_rate=0.05, decay=0.0):
-        self.learning_rate = float(learning_rate)
-        self.decay = float(decay)
-        self.t = 0
+        self.learning_rate = learning_rate
+        self.decay = decay
 
-    def step(self, w, g):
-        alpha = self.learning_rate / (1.0 + self.decay * self.t)
-        self.t += 1
-        return w - alpha * g
-
-    def get_state(self):
-        return {"t": np.array(self.t)}
-
-    def set_state(self, state):
-        self.t = int(state["t"])
+    def update(self, w, g):
+        return w - self.learning_rate / (1.0 + self.decay * self.t_) * g
 
 
-class Adam:
+class Adam(GradientDescent):
     """Adam (Kingma & Ba 2015) on estimated gradients: ZO-AdaMM (Chen et al. 2019).
 
     Its per-coordinate step normalisation makes the step size independent of the
-    estimator's scaling ``b``, which zeroth-order estimates set only loosely.
+    estimator's scaling ``b``, which zeroth-order estimates set only loosely: steps are
+    about ``learning_rate`` in every coordinate whatever the noise, so it is kept small.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+    decay : float, default=0.0
+        ``alpha_t = learning_rate / (1 + decay * t)``.
+    beta1, beta2, eps : float
+        Adam's moment decays and denominator guard.
     """
 
-    def __init__(self, learning_rate=0.05, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.learning_rate = float(learning_rate)
-        self.decay = float(decay)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.t = 0
-        self.m = self.v = None
+    _parameter_constraints = {"learning_rate": _POSITIVE, "decay": _NON_NEGATIVE,
+                              "beta1": [Interval(Real, 0, 1, closed="left")],
+                              "beta2": [Interval(Real, 0, 1, closed="left")],
+                              "eps": _POSITIVE}
 
-    def step(self, w, g):
-        if self.m is None:
-            self.m = np.zeros_like(g)
-            self.v = np.zeros_like(g)
-        alpha = self.learning_rate / (1.0 + self.decay * self.t)
-        self.t += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
-        m_hat = self.m / (1 - self.beta1 ** self.t)
-        v_hat = self.v / (1 - self.beta2 ** self.t)
+    def __init__(self, learning_rate=0.01, decay=0.0, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.learning_rate = learning_rate
+        self.decay = decay
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+
+    def start(self, w, q, gradient, rng):
+        super().start(w, q, gradient, rng)
+        self.m_ = self.v_ = None
+        return self
+
+    def update(self, w, g):
+        if self.m_ is None:
+            self.m_, self.v_ = np.zeros_like(g), np.zeros_like(g)
+        alpha = self.learning_rate / (1.0 + self.decay * self.t_)
+        t = self.t_ + 1
+        self.m_ = self.beta1 * self.m_ + (1 - self.beta1) * g
+        self.v_ = self.beta2 * self.v_ + (1 - self.beta2) * g * g
+        m_hat = self.m_ / (1 - self.beta1 ** t)
+        v_hat = self.v_ / (1 - self.beta2 ** t)
         return w - alpha * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def get_state(self):
-        state = {"t": np.array(self.t)}
-        if self.m is not None:
-            state.update(m=self.m, v=self.v)
+        state = super().get_state()
+        if self.m_ is not None:
+            state.update(m=self.m_, v=self.v_)
         return state
 
     def set_state(self, state):
-        self.t = int(state["t"])
+        super().set_state(state)
         if "m" in state:
-            self.m, self.v = np.array(state["m"]), np.array(state["v"])
+            self.m_, self.v_ = np.array(state["m"]), np.array(state["v"])
 
 
-class SPSAGC:
+class SPSAGC(GradientDescent):
     """SPSA with gradient correction: the update rule of BlackVIP (Oh et al., CVPR 2023).
 
     A Nesterov-accelerated step on simultaneous-perturbation estimates: the gradient is
@@ -78,38 +100,52 @@ class SPSAGC:
     ``v <- momentum * v - a_t g(w + momentum * v)``, ``w <- w + v``,
 
     with Spall's decaying gain ``a_t = learning_rate / (t + 1 + stability) ** alpha``.
-    Pair it with ``gradient="spsa"`` (random-sign perturbations) for BlackVIP's SPSA-GC.
+    Paired with :class:`~skbar.optim.SPSA` (random-sign perturbations) it is BlackVIP's
+    SPSA-GC.
+
+    Parameters
+    ----------
+    learning_rate : float, default=0.01
+        The first gain ``a_0``.
+    momentum : float, default=0.9
+    alpha : float, default=0.602
+        Decay exponent of the gain (Spall's choice).
+    stability : float, default=0.0
+        Offset of the step count in the gain.
     """
 
+    _parameter_constraints = {"learning_rate": _POSITIVE,
+                              "momentum": [Interval(Real, 0, 1, closed="left")],
+                              "alpha": _NON_NEGATIVE, "stability": _NON_NEGATIVE}
+
     def __init__(self, learning_rate=0.01, momentum=0.9, alpha=0.602, stability=0.0):
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}.")
-        self.learning_rate = float(learning_rate)
-        self.momentum = float(momentum)
-        self.alpha = float(alpha)
-        self.stability = float(stability)
-        self.t = 0
-        self.v = None
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.alpha = alpha
+        self.stability = stability
+
+    def start(self, w, q, gradient, rng):
+        super().start(w, q, gradient, rng)
+        self.velocity_ = None
+        return self
 
     def lookahead(self, w):
-        """The point the next gradient is estimated at."""
-        return w if self.v is None else w + self.momentum * self.v
+        return w if self.velocity_ is None else w + self.momentum * self.velocity_
 
-    def step(self, w, g):
-        if self.v is None:
-            self.v = np.zeros_like(g)
-        gain = self.learning_rate / (self.t + 1 + self.stability) ** self.alpha
-        self.t += 1
-        self.v = self.momentum * self.v - gain * g
-        return w + self.v
+    def update(self, w, g):
+        if self.velocity_ is None:
+            self.velocity_ = np.zeros_like(g)
+        gain = self.learning_rate / (self.t_ + 1 + self.stability) ** self.alpha
+        self.velocity_ = self.momentum * self.velocity_ - gain * g
+        return w + self.velocity_
 
     def get_state(self):
-        state = {"t": np.array(self.t)}
-        if self.v is not None:
-            state["v"] = self.v
+        state = super().get_state()
+        if self.velocity_ is not None:
+            state["v"] = self.velocity_
         return state
 
     def set_state(self, state):
-        self.t = int(state["t"])
+        super().set_state(state)
         if "v" in state:
-            self.v = np.array(state["v"])
+            self.velocity_ = np.array(state["v"])

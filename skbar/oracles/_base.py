@@ -16,26 +16,58 @@ class BudgetExhausted(RuntimeError):
     """A query would have exceeded the budget; nothing was sent."""
 
 
-def oracle_input_shape(oracle, input_shape=None):
-    """The canvas shape ``(H, W, C)``: the oracle's own ``input_shape``, else the one given.
+def oracle_input_shape(oracle):
+    """The canvas shape ``(H, W, C)`` the oracle takes: its ``input_shape`` attribute.
 
     Raises
     ------
     ValueError
-        If neither the oracle nor the caller says what the canvas shape is.
+        If the oracle does not say what its canvas shape is.
     """
     shape = getattr(oracle, "input_shape", None)
     if shape is None:
-        shape = input_shape
-    if shape is None:
         raise ValueError(
-            "The canvas shape is unknown: the oracle has no `input_shape` attribute and "
-            "the estimator's `input_shape` parameter is None. Pass input_shape=(H, W, C)."
+            "The canvas shape is unknown: the oracle has no `input_shape` attribute. Wrap a "
+            "plain function as skbar.oracles.FunctionOracle(func, input_shape=(H, W, C))."
         )
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {shape}.")
     return shape
+
+
+class FunctionOracle:
+    """A plain function as an oracle, with the canvas shape it takes.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(canvases)``: a float32 batch ``(n, H, W, C)`` in ``[0, 1]`` to ``(n, K)``
+        non-negative scores.
+    input_shape : tuple of int
+        The canvas ``(H, W, C)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbar.oracles import FunctionOracle
+    >>> oracle = FunctionOracle(lambda canvases: np.ones((len(canvases), 4)), (8, 8, 3))
+    >>> oracle.predict_proba(np.zeros((2, 8, 8, 3))).shape
+    (2, 4)
+    """
+
+    def __init__(self, func, input_shape):
+        if not callable(func):
+            raise TypeError(f"func must be callable, got {type(func).__name__}.")
+        self.func = func
+        self.input_shape = tuple(input_shape)
+
+    def predict_proba(self, canvases):
+        return self.func(canvases)
+
+    def __repr__(self):
+        name = getattr(self.func, "__name__", type(self.func).__name__)
+        return f"FunctionOracle({name}, input_shape={self.input_shape})"
 
 
 def call_oracle(oracle, canvases, charge=None):

@@ -1,0 +1,153 @@
+"""Callbacks: what a fit does beside its search (progress, checkpoints, cost, stopping).
+
+Given as ``callbacks=[...]`` to :class:`~skbar.BlackBoxReprogrammingClassifier`. After
+every step, each callback in turn gets ``(estimator, info)``, where ``info`` holds
+``n_iter``, ``loss`` and ``n_queries`` and what earlier callbacks added to it (the
+cost, for instance, which a progress bar after it then shows); a callback that returns
+True stops the fit (``stop_reason_ == "callback"``), as in scikit-optimize. A plain
+callable ``f(estimator, info)`` works as a callback too.
+
+A :class:`Callback` subclass may also define :meth:`~Callback.on_fit_begin` and
+:meth:`~Callback.on_fit_end` (called however the fit ends: finished, out of budget,
+interrupted or failed).
+"""
+
+import os
+
+from ._checkpoint import load_checkpoint, save_checkpoint
+
+
+class Callback:
+    """Base class of the callbacks: every hook does nothing."""
+
+    def on_fit_begin(self, estimator):
+        """Before the first step of ``fit`` (after the label mapping was paid for)."""
+
+    def on_step_end(self, estimator, info):
+        """After each step; return True to stop the fit."""
+        return False
+
+    def on_fit_end(self, estimator, info):
+        """When ``fit`` ends, however it ends."""
+
+    def __call__(self, estimator, info):
+        return self.on_step_end(estimator, info)
+
+
+class FunctionCallback(Callback):
+    """A plain callable ``func(estimator, info)`` as a callback (returning True stops)."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def on_step_end(self, estimator, info):
+        return self.func(estimator, info)
+
+
+def as_callbacks(callbacks):
+    """``callbacks`` (None, one callable or a list) as a list of :class:`Callback`."""
+    if callbacks is None:
+        return []
+    if callable(callbacks) and not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    return [c if isinstance(c, Callback) else FunctionCallback(c) for c in callbacks]
+
+
+class ProgressBar(Callback):
+    """A progress bar of the queries spent, with the loss and whatever ``info`` carries.
+
+    tqdm when it is installed (it is a dependency of skbar), a silent stand-in
+    otherwise. ``verbose=1`` adds one at the end of the estimator's callbacks.
+    """
+
+    def on_fit_begin(self, estimator):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # progress is a nicety: never fail a fit for it
+            self._bar = None
+            return
+        self._bar = tqdm(total=estimator.max_queries, initial=estimator.n_queries_,
+                         desc="queries", unit="img", dynamic_ncols=True)
+
+    def on_step_end(self, estimator, info):
+        if self._bar is not None:
+            self._bar.update(info["n_queries"] - self._bar.n)
+            postfix = {"loss": f"{info['loss']:.4f}"}
+            postfix.update({k: f"{v:.2f}" if isinstance(v, float) else v
+                            for k, v in info.items() if k not in ("n_iter", "loss", "n_queries")})
+            self._bar.set_postfix(**postfix)
+        return False
+
+    def on_fit_end(self, estimator, info):
+        if self._bar is not None:
+            self._bar.update(info["n_queries"] - self._bar.n)
+            self._bar.close()
+
+
+class QueryCost(Callback):
+    """The money a fit has spent at a price per 1,000 queries.
+
+    Adds ``cost`` to ``info`` after each step (a :class:`ProgressBar` after it shows it)
+    and keeps the total in ``cost_``.
+
+    Parameters
+    ----------
+    per_1000 : float
+        Price of 1,000 queries (images sent).
+    """
+
+    def __init__(self, per_1000):
+        if not per_1000 >= 0:
+            raise ValueError(f"per_1000 must be a non-negative price, got {per_1000!r}.")
+        self.per_1000 = per_1000
+
+    def cost(self, n_queries):
+        return n_queries * self.per_1000 / 1000.0
+
+    def on_step_end(self, estimator, info):
+        self.cost_ = info["cost"] = self.cost(info["n_queries"])
+        return False
+
+    def on_fit_end(self, estimator, info):
+        self.cost_ = info["cost"] = self.cost(info["n_queries"])
+
+
+class CheckpointSaver(Callback):
+    """Save everything a fit has paid for to an ``.npz`` file, and resume from it.
+
+    The state (program, output mapping, optimiser, random stream, query count) is
+    written atomically every ``every`` steps and when the fit ends, however it ends. A
+    new estimator with ``warm_start=True`` and this callback continues from the file
+    (when it has not been fitted in this process), without repeating the queries paid
+    for, bit for bit.
+
+    Parameters
+    ----------
+    path : str or path-like
+    every : int, default=10
+        Steps between saves.
+    """
+
+    def __init__(self, path, every=10):
+        if int(every) < 1:
+            raise ValueError(f"every must be a positive number of steps, got {every!r}.")
+        self.path = path
+        self.every = every
+
+    def on_step_end(self, estimator, info):
+        if info["n_iter"] % self.every == 0:
+            self.save(estimator)
+        return False
+
+    def on_fit_end(self, estimator, info):
+        if hasattr(estimator, "program_"):
+            self.save(estimator)
+
+    def save(self, estimator):
+        save_checkpoint(self.path, estimator.get_fit_state())
+
+    def load(self):
+        """The saved state, or None when there is no file yet."""
+        if not os.path.exists(self.path):
+            return None
+        return load_checkpoint(self.path)
