@@ -28,10 +28,12 @@ import sys
 import time
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
+from skbar.optim import CMAES, SGD, SPSA, RandomDirections
 from skbar.oracles import call_oracle
 
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
@@ -46,15 +48,16 @@ METHODS = {
     "paper-bar": dict(PAPER_BAR, m=10),
     "defaults": dict(),
     # The same as the defaults, named: BlackVIP's SPSA with gradient correction.
-    "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc", learning_rate=0.01),
-    # skbar's defaults before this benchmark: directions on the sphere, ZO-Adam.
-    "zo-adam": dict(gradient="random", optimizer="adam"),
-    "zo-sgd": dict(gradient="random", optimizer="sgd", learning_rate=0.05),
-    "one-sided": dict(antithetic=False),
+    "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc"),
+    # Two-sided directions on the sphere with ZO-Adam (step 0.01) or SGD (step 0.05).
+    "zo-adam": dict(gradient=RandomDirections(antithetic=True), optimizer="adam"),
+    "zo-sgd": dict(gradient=RandomDirections(antithetic=True), optimizer=SGD(0.05)),
+    "one-sided": dict(gradient=SPSA(antithetic=False)),
     "program-4x4": dict(program_shape=(4, 4)),
     "program-16x16": dict(program_shape=(16, 16)),
     "program-full": dict(program_shape=None),
-    "cma": dict(optimizer="cma", program_shape=(4, 4), learning_rate=0.2),
+    # CMA-ES on a 4x4x3 program, with cma's own population 4 + int(3 ln 48) = 15.
+    "cma": dict(optimizer=CMAES(sigma=0.2), q=15, program_shape=(4, 4)),
     "average-mapping": dict(output_mapping="average"),
     "iterative-mapping": dict(output_mapping="iterative"),
 }
@@ -83,7 +86,7 @@ def load_task(name, seed):
         X, y = load_digits(return_X_y=True)
         params = dict(sample_shape=(8, 8))
     elif name == "asd":
-        from skbar.experiments import correlation_to_pixels, load_asd_task
+        from skbar.datasets import correlation_to_pixels, load_asd_task
 
         task = load_asd_task(random_state=0)
         X, y = correlation_to_pixels(task.data), task.target
@@ -103,19 +106,17 @@ def load_task(name, seed):
 
 # ------------------------------------------------------------------ evaluation
 
-def _step_cost(clf, n_train):
-    """Queries one step of ``clf`` costs."""
-    canvas = clf.oracle.input_shape
-    d = int(np.prod(clf._program_shape(canvas) or canvas[:2])) * canvas[2]
-    return clf._queries_per_step(clf._make_gradient_estimator(), clf._make_optimizer(),
-                                 d, n_train)
+def _final_pass(clf):
+    """Whether ``clf``'s fit ends with a pass over the training set (a learned mapping's)."""
+    mapping = clf.output_mapping_
+    return mapping.learned and mapping.refit_final
 
 
 def _score_as_stopped(clf, X_train, y_train, X_test, y_test):
     """Test accuracy and training queries of ``fit(max_queries=B)`` stopped here."""
-    if clf.output_mapping in ("iterative", "linear") and clf.refit_final and clf.n_iter_ > 0:
+    if _final_pass(clf) and clf.n_iter_ > 0:
         stopped = copy.copy(clf)  # the final pass refits a copy; the run goes on
-        spent = stopped._refit_to_program(X_train, y_train)
+        spent = stopped.refit_output_mapping(X_train, y_train)
         return stopped.score(X_test, y_test), clf.n_queries_ + spent
     return clf.score(X_test, y_test), clf.n_queries_
 
@@ -124,7 +125,7 @@ def _score_white_box_as_stopped(est, X_train, y_train, X_test, y_test):
     if est.output_mapping != "linear" or est.n_iter_ == 0:
         return est.score(X_test, y_test), est.n_queries_
     stopped = copy.copy(est.bar_)
-    spent = stopped._refit_to_program(X_train, y_train)
+    spent = stopped.refit_output_mapping(X_train, y_train)
     return stopped.score(X_test, y_test), est.n_queries_ + spent
 
 
@@ -132,7 +133,7 @@ def run_one(oracle, task, method, seed, budget, params):
     X_train, y_train, X_test, y_test, embed = task
     n = len(X_train)
     if method.partition(":")[0] in WHITE_BOX:
-        from skbar.experiments import WhiteBoxReprogrammingClassifier
+        from skbar.baselines import WhiteBoxReprogrammingClassifier
 
         clf = WhiteBoxReprogrammingClassifier(
             image_size=oracle.input_shape[0], embed_size=params["embed_size"], batch_size=32,
@@ -145,9 +146,8 @@ def run_one(oracle, task, method, seed, budget, params):
         clf = BlackBoxReprogrammingClassifier(
             oracle, embed_size=params["embed_size"], batch_size=32, max_iter=10**9,
             max_queries=budget, random_state=seed, **embed, **params["method"])
-        learned = clf.output_mapping in ("iterative", "linear") and clf.refit_final
-        reserve = n if learned else 0
-        step_cost = _step_cost(clf, n)
+        reserve = None  # known after the initial fit below
+        step_cost = clf.queries_per_step(n)
         score = _score_as_stopped
     pending = [b for b in CHECKPOINTS if b <= budget]
     points = []
@@ -162,14 +162,16 @@ def run_one(oracle, task, method, seed, budget, params):
                            "seconds": round(time.perf_counter() - started, 1)})
 
     # Budgets too small for a single step end with the initial mapping alone.
-    initial = type(clf)(**{**clf.get_params(), "max_iter": 0})
-    evaluate_due(initial.fit(X_train, y_train), initial.n_queries_)
+    initial = clone(clf).set_params(max_iter=0).fit(X_train, y_train)
+    if reserve is None:
+        reserve = n if _final_pass(initial) else 0
+    evaluate_due(initial, initial.n_queries_)
 
     def callback(estimator, info):
         evaluate_due(estimator, info["n_queries"])
         return not pending
 
-    clf.set_params(callback=callback)
+    clf.set_params(callbacks=callback)
     if pending:
         clf.fit(X_train, y_train)
         evaluate_due(clf, float("inf"))

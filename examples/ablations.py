@@ -15,14 +15,17 @@ random one spends them all on the search.
 import sys
 import time
 
-from skbar.experiments import cross_validate_methods, make_bar_pipeline, ten_fold
-from skbar.experiments.cli import (
+# The helpers shared by the example scripts, in this folder (not part of skbar).
+from _asd_experiments import (
     bar_params,
+    cross_validate_methods,
     describe_run,
     experiment_parser,
     load_task,
+    make_bar_pipeline,
     make_oracle,
     parallel_backend,
+    ten_fold,
 )
 
 VARIANTS = {

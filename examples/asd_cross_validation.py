@@ -19,25 +19,23 @@ import sys
 import time
 
 from skbar import BlackBoxReprogrammingClassifier
-from skbar.experiments import (
-    FineTuningClassifier,
-    WhiteBoxReprogrammingClassifier,
+from skbar.baselines import FineTuningClassifier, WhiteBoxReprogrammingClassifier, torch_available
+
+# The helpers shared by the example scripts, in this folder (not part of skbar).
+from _asd_experiments import (
+    bar_params,
     cross_validate_methods,
+    describe_run,
+    experiment_parser,
+    load_task,
     make_bar_pipeline,
     make_linear_probe,
     make_logistic_baseline,
     make_mlp_baseline,
-    pixels_pipeline,
-    ten_fold,
-    torch_available,
-)
-from skbar.experiments.cli import (
-    bar_params,
-    describe_run,
-    experiment_parser,
-    load_task,
     make_oracle,
     parallel_backend,
+    pixels_pipeline,
+    ten_fold,
 )
 
 METHODS = ("bar", "bar-linear", "bar-iterative", "skbar", "probe", "logistic", "mlp", "ar",

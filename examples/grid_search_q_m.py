@@ -17,12 +17,16 @@ import time
 
 from sklearn.model_selection import StratifiedKFold
 
-from skbar.experiments import best_grid_point, grid_search_q_m, grid_table, make_bar_pipeline
-from skbar.experiments.cli import (
+# The helpers shared by the example scripts, in this folder (not part of skbar).
+from _asd_experiments import (
     bar_params,
+    best_grid_point,
     describe_run,
     experiment_parser,
+    grid_search_q_m,
+    grid_table,
     load_task,
+    make_bar_pipeline,
     make_oracle,
     parallel_backend,
 )

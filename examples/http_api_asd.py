@@ -46,6 +46,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
+from skbar.callbacks import QueryCost
+from skbar.optim import SPSA, Adam
 from skbar.datasets import make_asd_cohort
 from skbar.oracles import HttpOracle, TopKResponse
 
@@ -129,16 +131,18 @@ def api_oracle(url, model_name, preprocessing, response=None):
 def reprogram(oracle, q, data, args):
     """Fit BAR through ``oracle``; its queries, test accuracy, cost and wall time."""
     X_train, X_test, y_train, y_test = data
+    cost = QueryCost(per_1000=args.price)
     clf = BlackBoxReprogrammingClassifier(
         oracle, embed_size=args.embed_size, q=q, m=args.m, mapping="random",
-        output_mapping="average", antithetic=False, optimizer="adam", learning_rate=0.05, program_shape=(8, 8), batch_size=args.batch_size,
-        max_iter=args.steps, max_queries=args.max_queries, cost_per_1000=args.price,
-        verbose=int(args.verbose), random_state=args.seed)
+        output_mapping="average", gradient=SPSA(antithetic=False), optimizer=Adam(0.05),
+        program_shape=(8, 8), batch_size=args.batch_size, max_iter=args.steps,
+        max_queries=args.max_queries, callbacks=[cost], verbose=int(args.verbose),
+        random_state=args.seed)
     start = time.perf_counter()
     clf.fit(X_train, y_train)
     seconds = time.perf_counter() - start
     return {"queries": clf.n_queries_, "accuracy": clf.score(X_test, y_test),
-            "cost": clf.cost_, "seconds": seconds, "steps": clf.n_iter_}
+            "cost": cost.cost_, "seconds": seconds, "steps": clf.n_iter_}
 
 
 def _report(row):

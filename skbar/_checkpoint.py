@@ -6,26 +6,24 @@ continue from it without repeating them.
 """
 
 import os
-import tempfile
 
 import numpy as np
 
+from ._io import atomic_write
+
 
 def save_checkpoint(path, state):
-    """Write ``state`` (a dict of arrays) to ``path`` atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{k: np.asarray(v) for k, v in state.items()})
-        # A crash mid-write leaves the previous checkpoint whole.
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``state`` (a dict of arrays) to ``path`` atomically.
+
+    A crash or an interrupt while writing leaves the previous checkpoint whole.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    state : dict of str to array-like
+    """
+    with atomic_write(path) as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
 
 
 def load_checkpoint(path):

@@ -1,5 +1,6 @@
 """BlackBoxReprogrammingClassifier: wires the oracle, program, mapping, loss and optimiser."""
 
+import copy
 import functools
 import warnings
 from numbers import Integral
@@ -308,6 +309,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 ) from exc
             finally:
                 self.n_queries_ = counter.n_queries
+                if not hasattr(self, "output_mapping_") or self.output_mapping_ is not mapping:
+                    # Nothing learned to save, but the cost and the progress are told.
+                    info = {"n_iter": 0, "n_queries": self.n_queries_, "loss": float("nan"),
+                            "before_search": True}
+                    for callback in callbacks:
+                        callback.on_fit_end(self, info)
         self.optimizer_ = optimizer.start(self.program_, self.q, self.gradient_, rng)
         if resume is not None:
             optimizer.set_state({k[len("optimizer_"):]: v for k, v in resume.items()
@@ -344,7 +351,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         What the final pass of a fit does, for a program set from outside (white-box
         AR) or a fit stopped early (the query-efficiency benchmark scores every budget
         of one run this way). The oracle is called directly, not through the budget, and
-        ``n_queries_`` is left as it is.
+        ``n_queries_`` is left as it is. ``output_mapping_`` is replaced by a refitted copy.
 
         Returns
         -------
@@ -360,6 +367,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         scores = np.concatenate([call_oracle(oracle, canvases)
                                  for _, canvases in self._canvas_chunks(program, samples)])
         y_encoded = np.searchsorted(self.classes_, np.asarray(y))
+        # A new mapping object: a shallow copy of the estimator keeps the one it had.
+        self.output_mapping_ = copy.deepcopy(self.output_mapping_)
         refit_output_mapping(self.output_mapping_, LatestOutputs(y_encoded, scores))
         self.label_map_ = self.output_mapping_.label_map_
         return samples.shape[0]

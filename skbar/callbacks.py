@@ -28,7 +28,11 @@ class Callback:
         return False
 
     def on_fit_end(self, estimator, info):
-        """When ``fit`` ends, however it ends."""
+        """When ``fit`` ends, however it ends.
+
+        ``info["before_search"]`` is True when it ended before the search began (while
+        the label mapping was paid for): then nothing was learned yet.
+        """
 
     def __call__(self, estimator, info):
         return self.on_step_end(estimator, info)
@@ -140,7 +144,7 @@ class CheckpointSaver(Callback):
         return False
 
     def on_fit_end(self, estimator, info):
-        if hasattr(estimator, "program_"):
+        if not info.get("before_search"):  # else nothing was learned yet
             self.save(estimator)
 
     def save(self, estimator):

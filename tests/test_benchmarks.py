@@ -29,7 +29,7 @@ def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
     oracle = RandomNetworkOracle(record=False)
     params = dict(benchmark.METHODS[method])
     if method == "cma":
-        params["program_shape"] = (2, 2)  # 4 + int(3 ln 4) = 8 candidates a generation
+        params.update(program_shape=(2, 2), q=8)  # 8 candidates a generation
     params["m"] = min(params.get("m", 3), 5)  # the toy oracle has 10 classes
     points = benchmark.run_one(oracle, (X, y, X_test, y_test, {}), method, 0, 5000,
                                {"embed_size": None, "method": params, "threads": None})

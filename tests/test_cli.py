@@ -1,11 +1,13 @@
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from skbar.cli import main
 
 
+@pytest.mark.slow  # about half a minute on two CPU cores
 def test_demo_prints_the_table_and_saves_the_figure(tmp_path, capsys):
     png = tmp_path / "demo.png"
     # A small, quick version of `skbar demo`: the real EfficientNet-Lite0 run at 64 pixels.

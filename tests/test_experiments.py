@@ -1,7 +1,12 @@
-"""The paper's experiments: the ASD CV report, the q/m grid, the baselines, Dask, the examples."""
+"""The ASD examples: the CV report, the q/m grid, the baselines without torch, Dask, the scripts.
+
+The examples and their shared helpers (``examples/_asd_experiments.py``) are scripts, not
+part of the package, so they are imported here by path.
+"""
 
 import importlib.util
 import pathlib
+import sys
 
 import joblib
 import numpy as np
@@ -9,24 +14,37 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
-from skbar.datasets import make_asd_cohort
-from skbar.experiments import (
-    ASD,
-    CONTROL,
-    asd_scoring,
-    cross_validate_methods,
-    grid_search_q_m,
-    grid_table,
-    make_bar_pipeline,
-    make_linear_probe,
-    make_logistic_baseline,
-    make_mlp_baseline,
-    ten_fold,
-)
+from skbar.datasets import ASD, CONTROL, make_asd_cohort
+from skbar.optim import Adam
 from skbar.oracles import RandomNetworkOracle
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 N, STEPS, Q, BATCH = 80, 6, 2, 8
+
+
+def _example(name):
+    """``examples/<name>.py`` as a module, imported by path.
+
+    Not put in ``sys.modules``: cloudpickle then sends its functions (the ``queries``
+    scorer) to joblib's and Dask's worker processes by value, as those cannot import
+    ``examples/`` by name.
+    """
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+experiments = _example("_asd_experiments")
+asd_scoring = experiments.asd_scoring
+cross_validate_methods = experiments.cross_validate_methods
+grid_search_q_m = experiments.grid_search_q_m
+grid_table = experiments.grid_table
+make_bar_pipeline = experiments.make_bar_pipeline
+make_linear_probe = experiments.make_linear_probe
+make_logistic_baseline = experiments.make_logistic_baseline
+make_mlp_baseline = experiments.make_mlp_baseline
+ten_fold = experiments.ten_fold
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +58,8 @@ def toy_oracle(record=False):
 
 
 def bar(oracle=None, **params):
-    params = {"q": Q, "m": 2, "batch_size": BATCH, "max_iter": STEPS, "optimizer": "adam",
-              "learning_rate": 0.1, "random_state": 0, **params}
+    params = {"q": Q, "m": 2, "batch_size": BATCH, "max_iter": STEPS, "optimizer": Adam(0.1),
+              "random_state": 0, **params}
     return make_bar_pipeline(toy_oracle() if oracle is None else oracle, **params)
 
 
@@ -160,82 +178,17 @@ def test_a_dask_cluster_gives_the_serial_scores(cohort):
             np.testing.assert_array_equal(serial.results[name][key], on_dask.results[name][key])
 
 
-def _example(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name, extra", [
     ("asd_cross_validation", ["--methods", "bar,probe,logistic", "--max-queries", "200"]),
     ("grid_search_q_m", ["--q-grid", "1,2", "--m-grid", "1", "--steps", "2"]),
     ("ablations", ["--max-queries", "200"]),
 ])
-def test_each_example_runs_in_one_command(name, extra, capsys):
+def test_each_example_runs_in_one_command(name, extra, capsys, monkeypatch):
+    # A script imports its helpers by name, from its own folder (sys.path[0] when run as
+    # `python examples/<name>.py`); here it gets the copy loaded above.
+    monkeypatch.setitem(sys.modules, "_asd_experiments", experiments)
     args = ["--model", "toy", "--n-asd", "15", "--n-control", "15", "--n-regions", "16",
             "--embed-size", "16", "--folds", "3", "--n-jobs", "1", "--batch-size", "4"]
     assert _example(name).main(args + extra) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and ("| method |" in out or "| q | m |" in out)
-
-
-def test_white_box_reprogramming_uses_the_oracles_model():
-    pytest.importorskip("torch", reason="white-box baselines are the optional `torch` extra")
-    pytest.importorskip("efficientnet_lite_pytorch",
-                        reason="white-box baselines are the optional `torch` extra")
-    import torch
-
-    from skbar import zoo
-    from skbar.experiments import WhiteBoxReprogrammingClassifier, pixels_pipeline
-    from skbar.experiments._torch import _pretrained, _to_model_input
-
-    # The torch network the gradients come from is the black-box oracle's model.
-    canvases = np.random.RandomState(0).rand(3, 64, 64, 3).astype(np.float32)
-    with torch.no_grad():
-        logits = _pretrained("efficientnet-lite0")(_to_model_input(torch.from_numpy(canvases)))
-    np.testing.assert_allclose(torch.softmax(logits, 1).numpy(),
-                               zoo.load(image_size=64).predict_proba(canvases), atol=1e-4)
-
-    X, y = make_asd_cohort(8, 8, n_regions=16, random_state=0, return_X_y=True)
-    ar = pixels_pipeline(WhiteBoxReprogrammingClassifier(
-        image_size=64, embed_size=32, rescale=False, m=2, max_iter=2, batch_size=4,
-        random_state=0), "ar").fit(X, y)
-    fitted = ar[-1]
-    assert fitted.n_queries_ == len(X) + 2 * 4  # frequency mapping, then 2 minibatches
-    assert np.any(fitted.bar_.program_ != 0)
-    # The true gradient is 0 under the sample (M = 0 there): W moves only on the frame.
-    assert np.all(fitted.bar_.program_[fitted.bar_.mask_ == 0] == 0)
-    assert set(ar.predict(X)) <= {0, 1}
-
-    # With the black-box estimator's learned head: trained jointly with W, then refitted
-    # on the outputs under the final program (a pass over X). A callback can stop it.
-    steps = []
-    linear = WhiteBoxReprogrammingClassifier(
-        image_size=64, embed_size=32, rescale=False, m=2, max_iter=5, batch_size=4,
-        output_mapping="linear", random_state=0,
-        callback=lambda est, info: steps.append(info["n_queries"]) or len(steps) == 3)
-    linear.fit((X + 1) / 2, y)
-    assert steps == [len(X) + 4, len(X) + 8, len(X) + 12] and linear.n_iter_ == 3
-    assert linear.n_queries_ == len(X) + 3 * 4 + len(X)
-    assert linear.bar_.output_coef_.shape == (2, 1000)
-    assert set(linear.predict((X + 1) / 2)) <= {0, 1}
-
-
-def test_fine_tuning_trains_a_new_head_on_the_same_network():
-    pytest.importorskip("torch", reason="white-box baselines are the optional `torch` extra")
-    pytest.importorskip("efficientnet_lite_pytorch",
-                        reason="white-box baselines are the optional `torch` extra")
-    from skbar.experiments import FineTuningClassifier
-    from skbar.experiments._torch import _pretrained
-
-    X, y = make_asd_cohort(6, 6, n_regions=16, random_state=0, return_X_y=True)
-    before = _pretrained("efficientnet-lite0")._conv_stem.weight.clone()
-    tuned = FineTuningClassifier(image_size=32, epochs=2, batch_size=6, random_state=0).fit(X, y)
-    assert tuned.n_queries_ == 2 * len(X)
-    assert tuned.model_._fc.out_features == 2 and len(tuned.loss_curve_) == 4
-    # All weights were trained, on a copy: the shared pretrained network is untouched.
-    assert not np.array_equal(tuned.model_._conv_stem.weight.numpy(), before.numpy())
-    np.testing.assert_array_equal(_pretrained("efficientnet-lite0")._conv_stem.weight, before)
-    proba = tuned.predict_proba(X)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)

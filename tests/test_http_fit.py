@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from skbar import BlackBoxReprogrammingClassifier
+from skbar.callbacks import CheckpointSaver, QueryCost
 from skbar.oracles import OracleError
 
 # The server and its model are this module's own instances of the oracle tests' fixtures.
@@ -38,10 +39,21 @@ def reprogrammer(oracle, tmp_path, **params):
     """The estimator under test, checkpointing every two steps."""
     # The paper's one-sided estimator and fixed average, so that a step costs STEP.
     params = {"q": Q, "m": 2, "batch_size": BATCH, "mapping": "random", "max_iter": 8,
-              "antithetic": False, "output_mapping": "average",
-              "max_queries": 1000, "checkpoint": tmp_path / "fit.npz", "checkpoint_every": 2,
-              "cost_per_1000": PRICE, "random_state": 0, **params}
-    return BlackBoxReprogrammingClassifier(oracle, **params)
+              "gradient": "random", "output_mapping": "average", "max_queries": 1000,
+              "random_state": 0, **params}
+    callbacks = [CheckpointSaver(params.pop("checkpoint", tmp_path / "fit.npz"), every=2),
+                 QueryCost(params.pop("cost_per_1000", PRICE))]
+    if "callback" in params:
+        callbacks.append(params.pop("callback"))
+    return BlackBoxReprogrammingClassifier(oracle, callbacks=callbacks, **params)
+
+
+def checkpoint_path(clf):
+    return clf.callbacks[0].path
+
+
+def cost_of(clf):
+    return clf.callbacks[1].cost_
 
 
 def at_step(step, action, programs=None):
@@ -70,7 +82,7 @@ def received_since(server, before, expected, settle=2.0):
 
 
 def checkpoint_of(clf):
-    with np.load(clf.checkpoint, allow_pickle=False) as saved:
+    with np.load(checkpoint_path(clf), allow_pickle=False) as saved:
         return {k: saved[k] for k in saved.files}
 
 
@@ -124,7 +136,7 @@ def test_answers_slower_than_the_timeout_are_retried_or_stop_with_a_checkpoint(
         assert clf.stop_reason_ == "max_iter" and oracle.n_retries == 1
     else:
         with pytest.raises(OracleError, match=r"failed 2 times; last: ReadTimeout.*"
-                                              + re.escape(str(clf.checkpoint))):
+                                              + re.escape(str(checkpoint_path(clf)))):
             clf.fit(*data)
         assert clf.stop_reason_ == "oracle_error" and clf.n_iter_ == 2
     # The slow attempts reached the server: paid for, their answers lost.
@@ -143,7 +155,7 @@ def test_malformed_json_mid_fit_is_an_oracle_error_that_keeps_the_program(
         3, lambda: server.inject({"malformed": True}), programs))
 
     with pytest.raises(OracleError, match=r"malformed JSON.*stopped after 3 steps.*"
-                                          + re.escape(str(clf.checkpoint))):
+                                          + re.escape(str(checkpoint_path(clf)))):
         clf.fit(*data)
 
     assert clf.stop_reason_ == "oracle_error" and clf.n_iter_ == 3
@@ -167,7 +179,7 @@ def test_server_killed_mid_fit_then_a_new_estimator_resumes_from_the_checkpoint(
     try:
         with pytest.raises(OracleError, match=r"failed 3 times; last: ConnectError.*"
                                               r"stopped after 3 steps.*"
-                                              + re.escape(str(first.checkpoint))):
+                                              + re.escape(str(checkpoint_path(first)))):
             first.fit(*data)
 
         received = server.images_received() - before
@@ -177,7 +189,7 @@ def test_server_killed_mid_fit_then_a_new_estimator_resumes_from_the_checkpoint(
         # The three attempts on the dead server were refused at connection: charged
         # before they were tried, refunded when refused.
         assert first.n_queries_ == received
-        assert Path(first.checkpoint).exists()
+        assert Path(checkpoint_path(first)).exists()
         assert_checkpoint_holds(first)
     finally:
         if server.proc.poll() is not None:
@@ -193,7 +205,7 @@ def test_server_killed_mid_fit_then_a_new_estimator_resumes_from_the_checkpoint(
     received = server.images_received() - before
     assert received == oracle.n_images_sent == 8 * STEP
     assert second.n_queries_ == received <= max_queries
-    assert second.cost_ == pytest.approx(second.n_queries_ * PRICE / 1000)
+    assert cost_of(second) == pytest.approx(second.n_queries_ * PRICE / 1000)
     assert_checkpoint_holds(second)
 
 
@@ -211,7 +223,7 @@ def test_a_failure_while_choosing_the_frequency_mapping_keeps_the_books(
     assert received_since(server, before, 2 * BATCH) == 2 * BATCH  # paid for, both
     assert clf.stop_reason_ == "oracle_error"
     assert clf.n_queries_ == 2 * BATCH
-    assert clf.cost_ == pytest.approx(2 * BATCH * PRICE / 1000)
+    assert cost_of(clf) == pytest.approx(2 * BATCH * PRICE / 1000)
 
 
 # ------------------------------------------------------------------ budget
@@ -242,7 +254,7 @@ def test_cost_is_queries_times_price_and_the_progress_bar_shows_it(
     clf = reprogrammer(oracle, tmp_path, max_iter=4, cost_per_1000=25.0, verbose=1).fit(*data)
 
     assert clf.n_queries_ == 4 * STEP
-    assert clf.cost_ == pytest.approx(clf.n_queries_ * 25.0 / 1000) == 2.4
+    assert cost_of(clf) == pytest.approx(clf.n_queries_ * 25.0 / 1000) == 2.4
     bar = capsys.readouterr().err
     assert f"{clf.n_queries_}/1000" in bar and "cost=2.40" in bar
 
@@ -277,7 +289,7 @@ def test_whatever_the_faults_the_books_match_the_server_and_the_budget_holds(
                 clf.fit(*data)
         except OracleError as exc:
             assert clf.stop_reason_ == "oracle_error"
-            assert str(clf.checkpoint) in str(exc)
+            assert str(checkpoint_path(clf)) in str(exc)
         else:
             assert clf.stop_reason_ in ("max_iter", "max_queries")
             if clf.stop_reason_ == "max_iter":
@@ -285,7 +297,7 @@ def test_whatever_the_faults_the_books_match_the_server_and_the_budget_holds(
         event(f"stopped on {clf.stop_reason_}")  # pytest --hypothesis-show-statistics
         assert clf.n_queries_ == oracle.n_images_sent <= max_queries
         assert received_since(server, before, clf.n_queries_) == clf.n_queries_
-        assert clf.cost_ == pytest.approx(clf.n_queries_ * PRICE / 1000)
+        assert cost_of(clf) == pytest.approx(clf.n_queries_ * PRICE / 1000)
         assert_checkpoint_holds(clf)
 
 
@@ -318,5 +330,5 @@ def test_the_api_key_is_in_no_checkpoint_repr_params_error_log_or_warning(
     }
     assert {where for where, text in texts.items() if KEY in text} == set()
     for fitted in (clf, budgeted):
-        assert secret not in Path(fitted.checkpoint).read_bytes()
-        assert secret not in pickle.dumps(fitted.set_params(callback=None))
+        assert secret not in Path(checkpoint_path(fitted)).read_bytes()
+        assert secret not in pickle.dumps(fitted.set_params(callbacks=None))

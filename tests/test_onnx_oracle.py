@@ -4,9 +4,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from scipy.special import softmax
 
+from skbar.optim import SPSA
 from skbar import BlackBoxReprogrammingClassifier, OnnxOracle
-from skbar.oracles import softmax
 
 
 def _linear_model(path, layout, n_classes=5, size=6, seed=0, softmax_output=False):
@@ -39,7 +40,7 @@ def _expected(canvases, weights, bias, layout, scale=1.0, mean=0.0, std=1.0, bgr
     x = (x * scale - np.asarray(mean)) / np.asarray(std)
     if layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
-    return softmax(x.reshape(len(x), -1).astype(np.float64) @ weights + bias)
+    return softmax(x.reshape(len(x), -1).astype(np.float64) @ weights + bias, axis=1)
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
@@ -83,7 +84,7 @@ def test_onnx_oracle_drives_the_estimator(tmp_path, task):
     _linear_model(path, "NCHW", n_classes=8, size=8)
     X, y, X_test, _ = task
     clf = BlackBoxReprogrammingClassifier(OnnxOracle(path), m=2, max_iter=3, q=2,
-                                          antithetic=False, batch_size=16,
+                                          gradient=SPSA(antithetic=False), batch_size=16,
                                           random_state=0).fit(X, y)
     # The initial outputs, 3 steps of (q + 1) minibatches, the final pass of the head.
     assert clf.n_queries_ == len(X) + 3 * 3 * 16 + len(X)

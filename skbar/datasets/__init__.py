@@ -5,21 +5,31 @@
 - :func:`load_melanoma`: skin lesion type (ISIC 2018 task 3 / HAM10000, 7 classes).
 - :func:`make_asd_cohort`: a SIMULATED cohort shaped like ABIDE, for tests and examples,
   and :func:`write_abide_layout` to write it in ABIDE's on-disk format.
+- :func:`load_asd_task`: the ASD task from either source (ABIDE when given a folder, the
+  simulated cohort otherwise), with its labels :data:`ASD` and :data:`CONTROL`;
+  :func:`correlation_to_pixels` and :func:`upper_triangle` turn its correlation matrices
+  into pixels for a source model or into features for a model trained on the data alone.
 
 The loaders read the files as each data set ships them; none downloads anything.
 """
 
 from ._abide import load_abide
+from ._asd_task import ASD, CONTROL, correlation_to_pixels, load_asd_task, upper_triangle
 from ._base import balance_classes
 from ._melanoma import load_melanoma
 from ._retinopathy import load_retinopathy
 from ._simulated_asd import make_asd_cohort, write_abide_layout
 
 __all__ = [
+    "ASD",
+    "CONTROL",
     "balance_classes",
+    "correlation_to_pixels",
     "load_abide",
+    "load_asd_task",
     "load_melanoma",
     "load_retinopathy",
     "make_asd_cohort",
+    "upper_triangle",
     "write_abide_layout",
 ]

@@ -163,9 +163,10 @@ def estimate_gradient(f, w, q, gradient, rng):
     >>> import numpy as np
     >>> from skbar.optim import SPSA, estimate_gradient
     >>> f = lambda w: float(np.sum(w ** 2))
-    >>> g, f_w = estimate_gradient(f, np.ones(3), 200, SPSA(), np.random.RandomState(0))
-    >>> np.round(g, 1)  # the true gradient is 2 w
-    array([2., 2., 2.])
+    >>> w = np.ones(3)
+    >>> g, f_w = estimate_gradient(f, w, 2000, SPSA(), np.random.RandomState(0))
+    >>> bool(np.allclose(g, 2 * w, atol=0.3)), round(f_w, 4)  # the true gradient is 2 w
+    (True, 3.0003)
     """
     points, directions = gradient.perturb(w, q, rng)
     return gradient.estimate([f(p) for p in points], directions, w.shape)

@@ -1,7 +1,8 @@
 """What skbar can query: any callable, ONNX Runtime models, HTTP model servers."""
 
-from ._base import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
-from ._canvas import CanvasAdapter, softmax
+from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, call_oracle,
+                    oracle_input_shape)
+from ._canvas import CanvasAdapter
 from ._http import HttpOracle
 from ._onnx import OnnxOracle
 from ._responses import ScoreVectorResponse, TopKResponse
@@ -10,6 +11,7 @@ from ._toy import RandomNetworkOracle
 __all__ = [
     "BudgetExhausted",
     "CanvasAdapter",
+    "FunctionOracle",
     "HttpOracle",
     "OnnxOracle",
     "OracleError",
@@ -19,5 +21,4 @@ __all__ = [
     "TopKResponse",
     "call_oracle",
     "oracle_input_shape",
-    "softmax",
 ]

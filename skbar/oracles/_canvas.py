@@ -6,17 +6,11 @@ NHWC, RGB or BGR, pixels in ``[0, 255]`` or ``[0, 1]``, normalised per channel. 
 """
 
 import numpy as np
+from scipy.special import softmax
 
 _LAYOUTS = ("auto", "NCHW", "NHWC")
 _CHANNEL_ORDERS = ("RGB", "BGR")
 _OUTPUTS = ("auto", "probabilities", "logits")
-
-
-def softmax(logits, axis=-1):
-    z = logits - np.max(logits, axis=axis, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=axis, keepdims=True)
-    return z
 
 
 def resolve_layout(layout, model_shape):
@@ -116,8 +110,8 @@ class CanvasAdapter:
         out = np.asarray(outputs, dtype=np.float64)
         out = out.reshape(out.shape[0], -1)
         if self.output == "logits":
-            return softmax(out)
+            return softmax(out, axis=1)
         if self.output == "probabilities":
             return out
         looks_like_probabilities = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1, atol=1e-3)
-        return out if looks_like_probabilities else softmax(out)
+        return out if looks_like_probabilities else softmax(out, axis=1)

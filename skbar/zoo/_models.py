@@ -2,9 +2,9 @@
 
 import importlib
 import os
-import tempfile
 from dataclasses import dataclass
 
+from .._io import atomic_write
 from ..oracles import OnnxOracle
 from . import _efficientnet_lite
 from ._torch_pickle import load_legacy_state_dict
@@ -102,31 +102,6 @@ def _build(name, weights_path, resolution):
     return model.SerializeToString()
 
 
-def _write_atomically(path, data):
-    """Write ``data`` to ``path`` so that readers see either no file or the whole file.
-
-    Concurrent builders each write their own temporary file in the same folder (so
-    ``os.replace`` is a rename, atomic on POSIX and Windows); the last one wins, and every
-    candidate is complete.
-    """
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file owner-only; a cache folder shared through $SKBAR_CACHE
-        # should be readable by the others who use it.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def model_path(name="efficientnet-lite0", image_size=None):
     """The cached ONNX file of a zoo model, built first if it is missing or incomplete.
 
@@ -161,7 +136,11 @@ def model_path(name="efficientnet-lite0", image_size=None):
                         f"{name}{suffix}-v{_efficientnet_lite.FORMAT_VERSION}.onnx")
     weights_name = os.path.basename(weights_path)
     if not (os.path.exists(path) and _is_complete(path, name, weights_name, resolution)):
-        _write_atomically(path, _build(name, weights_path, resolution))
+        model = _build(name, weights_path, resolution)
+        # Builders running at once each write a whole file and the last one wins;
+        # a reader never sees a part (and _is_complete catches any older leftover).
+        with atomic_write(path) as f:
+            f.write(model)
     return path
 
 

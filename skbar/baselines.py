@@ -1,8 +1,19 @@
-"""White-box baselines with the same source model in torch: AR with true gradients, fine-tuning.
+"""White-box baselines on the same source model: reprogramming with true gradients, fine-tuning.
 
-Optional: they need ``torch`` and ``efficientnet-lite-pytorch`` (the architecture the zoo's
-weights were published for). The weights are the zoo's own, so the torch network and the
-black-box ONNX oracle are the same model.
+They are what a user with the model's weights could do instead of querying it as a black
+box, and so the references BAR is measured against (Tsai et al., 2020, Table 1):
+
+- :class:`WhiteBoxReprogrammingClassifier`: adversarial reprogramming (AR, Elsayed et al.
+  2019), BAR's program trained on the gradient obtained by backpropagation;
+- :class:`FineTuningClassifier`: every weight of the network trained for the target task.
+
+Optional: they need the ``torch`` extra, ``pip install 'skbar[torch]'`` (torch and
+efficientnet-lite-pytorch, the architecture the zoo's weights were published for). This
+module imports without it: torch is imported only when a baseline is fitted or used, and
+then an :class:`ImportError` names the extra. :func:`torch_available` says beforehand.
+
+The weights are the zoo's own (:mod:`skbar.zoo`), so the torch network and the black-box
+ONNX oracle are the same model.
 """
 
 import copy
@@ -14,20 +25,43 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._classifier import BlackBoxReprogrammingClassifier
-from ..program import bilinear_matrix, match_channels, resize_images, to_images
+from ._classifier import BlackBoxReprogrammingClassifier
+from .losses import focal_loss
+from .output_mapping import LinearHead
+from .program import bilinear_matrix, match_channels, resize_images, to_images
+
+__all__ = ["FineTuningClassifier", "WhiteBoxReprogrammingClassifier", "torch_available"]
 
 # The zoo's EfficientNet-Lite normalisation, (x * 255 - 127) / 128 (see skbar.zoo._models).
 _SCALE, _MEAN, _STD = 255.0, 127.0, 128.0
-_MISSING = ("the white-box baselines need torch and efficientnet-lite-pytorch: "
-            "pip install torch efficientnet-lite-pytorch")
+_MISSING = ("skbar's white-box baselines need torch and efficientnet-lite-pytorch: "
+            "pip install 'skbar[torch]'")
+
+
+def _import_torch():
+    """The ``torch`` module, or an ImportError that says which extra to install.
+
+    Every use of torch here goes through this function, so that importing
+    :mod:`skbar.baselines` needs no torch and using it without torch fails clearly.
+    """
+    try:
+        import efficientnet_lite_pytorch  # noqa: F401
+        import torch
+    except ImportError as err:
+        raise ImportError(_MISSING) from err
+    return torch
 
 
 def torch_available():
-    """Whether torch and efficientnet-lite-pytorch import (the white-box baselines can run)."""
+    """Whether the white-box baselines can run here.
+
+    Returns
+    -------
+    bool
+        True when torch and efficientnet-lite-pytorch import (the ``torch`` extra).
+    """
     try:
-        import efficientnet_lite_pytorch  # noqa: F401
-        import torch  # noqa: F401
+        _import_torch()
     except ImportError:
         return False
     return True
@@ -35,16 +69,19 @@ def torch_available():
 
 @functools.lru_cache(maxsize=4)
 def _pretrained(name):
-    """The zoo model ``name`` as a torch module in eval mode, weights frozen (one per process)."""
-    try:
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as err:
-        raise ImportError(_MISSING) from err
-    from ..zoo._models import _weights_path
+    """The zoo model ``name`` as a torch module in eval mode with frozen weights.
+
+    Cached: one copy per process, shared by every fit (fine-tuning trains a deep copy).
+    """
+    torch = _import_torch()
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from .zoo._models import _weights_path
 
     model = EfficientNet.from_name(name)
-    model.load_state_dict(torch.load(_weights_path(name)))
+    # weights_only: the file is a plain state dict, so nothing in it needs unpickling
+    # as code.
+    model.load_state_dict(torch.load(_weights_path(name), weights_only=True))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -52,15 +89,22 @@ def _pretrained(name):
 
 
 def _to_model_input(canvases):
-    """Canvases ``(n, H, W, C)`` in [0, 1] as the network's normalised NCHW input."""
+    """Canvases ``(n, H, W, C)`` in [0, 1] (a tensor) as the network's normalised NCHW input."""
     return (canvases.permute(0, 3, 1, 2) * _SCALE - _MEAN) / _STD
 
 
 def _set_threads(n_threads):
+    """Run torch on ``n_threads`` threads; leave its default when None."""
+    torch = _import_torch()
     if n_threads is not None:
-        import torch
-
         torch.set_num_threads(int(n_threads))
+
+
+def _native_resolution(name):
+    """The input side, in pixels, the zoo model ``name`` was trained at."""
+    from .zoo import _efficientnet_lite
+
+    return _efficientnet_lite.VARIANTS[name].resolution
 
 
 class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
@@ -74,7 +118,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     The mapping and the predictions go through the black-box ONNX oracle of the zoo
     (an inner :class:`~skbar.BlackBoxReprogrammingClassifier` fitted with
     ``max_iter=0``); the gradient steps through the torch network built from the same
-    weights.
+    weights. Needs the ``torch`` extra.
 
     Parameters
     ----------
@@ -114,6 +158,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     bar_ : BlackBoxReprogrammingClassifier
         Holds the trained ``program_``, ``label_map_``, ``mask_``; predicts.
     classes_ : ndarray
+    n_iter_ : int
+        Gradient steps taken.
     n_queries_ : int
         Images through the source model during ``fit``: the oracle's (mapping) plus
         ``n_backward_``.
@@ -149,21 +195,50 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.callback = callback
         self.random_state = random_state
 
-    def fit(self, X, y):
-        """Set the mapping through the oracle, then train ``W`` by backpropagation."""
-        import torch
+    def _inner_estimator(self, oracle):
+        """The black-box estimator that embeds, maps labels and predicts; it never steps.
 
-        from .. import zoo
+        ``max_iter=0``: its fit only sets the mask, the label mapping (and the ridge head
+        for ``output_mapping="linear"``) under the zero program; ``W`` is trained here.
+        """
+        output_mapping = (LinearHead(alpha=self.output_alpha) if self.output_mapping == "linear"
+                          else self.output_mapping)
+        return BlackBoxReprogrammingClassifier(
+            oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
+            rescale=self.rescale, m=self.m, mapping=self.mapping,
+            loss=functools.partial(focal_loss, gamma=self.gamma) if self.loss == "focal" else "ce",
+            program_shape=self.program_shape, max_iter=0, output_mapping=output_mapping,
+            batch_size=self.batch_size, random_state=self.random_state)
+
+    def _refit_head(self, X, y):
+        """Refit the linear head of ``bar_`` on the outputs under the final program.
+
+        As the black-box estimator's final pass: one query per training sample, which
+        this returns.
+        """
+        return self.bar_.refit_output_mapping(X, y)
+
+    def fit(self, X, y):
+        """Set the mapping through the oracle, then train ``W`` by backpropagation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Target-task samples, as :class:`~skbar.BlackBoxReprogrammingClassifier` takes
+            them.
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        torch = _import_torch()
+        from . import zoo
 
         _set_threads(self.n_threads)
         net = _pretrained(self.model)
         oracle = zoo.load(self.model, image_size=self.image_size, n_threads=self.n_threads)
-        bar = BlackBoxReprogrammingClassifier(
-            oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
-            rescale=self.rescale, m=self.m, mapping=self.mapping, loss=self.loss,
-            gamma=self.gamma, program_shape=self.program_shape, max_iter=0,
-            output_mapping=self.output_mapping, output_alpha=self.output_alpha,
-            batch_size=self.batch_size, random_state=self.random_state).fit(X, y)
+        bar = self._inner_estimator(oracle).fit(X, y)
         y_encoded = np.searchsorted(bar.classes_, np.asarray(y))
 
         # Under the zero program the frame is grey and M is 0 over the sample, so the
@@ -186,10 +261,11 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             # fit on these same training outputs, it is so confident that the float32
             # loss is 0 on most samples and W soon gets no gradient.
             ridge = self.head_init == "ridge"
-            coef = torch.tensor(bar.output_coef_ if ridge else np.zeros_like(bar.output_coef_),
+            head = bar.output_mapping_
+            coef = torch.tensor(head.coef_ if ridge else np.zeros_like(head.coef_),
                                 dtype=torch.float32, requires_grad=True)
             intercept = torch.tensor(
-                bar.output_intercept_ if ridge else np.zeros_like(bar.output_intercept_),
+                head.intercept_ if ridge else np.zeros_like(head.intercept_),
                 dtype=torch.float32, requires_grad=True)
             # Its 1,000 inputs are log-probabilities of size ~10, so its step is 100x
             # smaller than the program's: logits then move by about 1 a step.
@@ -230,16 +306,15 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self._publish(bar, w, coef if trained_head else None,
                       intercept if trained_head else None, batch)
         if trained_head:
-            # As the black-box estimator's final pass: the head reads the final program.
-            self.n_queries_ += self.bar_._refit_to_program(X, y)
+            self.n_queries_ += self._refit_head(X, y)
         return self
 
     def _publish(self, bar, w, coef, intercept, batch):
         """Put the training state so far on the estimator (for the callback and the end)."""
         bar.program_ = w.detach().numpy().astype(np.float64)
         if coef is not None:
-            bar.output_coef_ = coef.detach().numpy().astype(np.float64)
-            bar.output_intercept_ = intercept.detach().numpy().astype(np.float64)
+            bar.output_mapping_.coef_ = coef.detach().numpy().astype(np.float64)
+            bar.output_mapping_.intercept_ = intercept.detach().numpy().astype(np.float64)
         self.bar_ = bar
         self.classes_ = bar.classes_
         self.n_iter_ = len(self.loss_curve_)
@@ -247,11 +322,13 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.n_queries_ = bar.n_queries_ + self.n_backward_
 
     def predict_proba(self, X):
-        """Target-class probabilities, through the black-box oracle with the trained program."""
+        """Target-class probabilities ``(n_samples, n_classes)``, from the black-box oracle
+        under the trained program."""
         check_is_fitted(self)
         return self.bar_.predict_proba(X)
 
     def predict(self, X):
+        """The most probable target class of each sample, from the black-box oracle."""
         check_is_fitted(self)
         return self.bar_.predict(X)
 
@@ -262,11 +339,12 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
     The sample is resized to the model's whole input, the ImageNet head is replaced by a
     new linear layer for the target classes, and every weight is trained with Adam on
     cross-entropy. Batch-norm statistics stay those of ImageNet (eval mode): batches of
-    a few samples would estimate them badly.
+    a few samples would estimate them badly. Needs the ``torch`` extra.
 
     Parameters
     ----------
     model : str, default="efficientnet-lite0"
+        A :data:`skbar.zoo.MODELS` name.
     image_size : int, default=None
         Input resolution; the model's own when None.
     sample_shape, rescale
@@ -275,6 +353,7 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=1e-4
     batch_size : int, default=16
     n_threads : int, default=None
+        Threads of torch in this process; its default when None.
     random_state : int or None, default=None
 
     Attributes
@@ -284,6 +363,8 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
     n_queries_ : int
         Images with a forward and backward pass during ``fit`` (``epochs * n_samples``).
+    loss_curve_ : list of float
+        The cross-entropy of every minibatch.
     """
 
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
@@ -300,7 +381,18 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        import torch
+        """Train a new head and every weight of a copy of the source model on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        torch = _import_torch()
 
         X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32)
         check_classification_targets(y)
@@ -334,7 +426,8 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        import torch
+        """Target-class probabilities ``(n_samples, n_classes)`` from the fine-tuned network."""
+        torch = _import_torch()
 
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
@@ -345,11 +438,12 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate(proba).astype(np.float64)
 
     def predict(self, X):
+        """The most probable target class of each sample, from the fine-tuned network."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def _images(self, X):
         """``X`` as the network's normalised input, resized to the whole canvas."""
-        import torch
+        torch = _import_torch()
 
         if self.rescale:
             span = self.data_max_ - self.data_min_
@@ -357,9 +451,3 @@ class FineTuningClassifier(ClassifierMixin, BaseEstimator):
         size = self.image_size or _native_resolution(self.model)
         images = match_channels(resize_images(to_images(X, self.sample_shape), (size, size)), 3)
         return _to_model_input(torch.from_numpy(np.ascontiguousarray(images)))
-
-
-def _native_resolution(name):
-    from ..zoo import _efficientnet_lite
-
-    return _efficientnet_lite.VARIANTS[name].resolution
