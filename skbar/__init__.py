@@ -1,5 +1,6 @@
 """skbar: black-box adversarial reprogramming (BAR) as a scikit-learn estimator."""
 
+from . import callbacks, optim, output_mapping
 from ._classifier import PAPER_BAR, BlackBoxReprogrammingClassifier
 from .oracles import BudgetExhausted, HttpOracle, OnnxOracle, OracleError
 
@@ -12,4 +13,7 @@ __all__ = [
     "OnnxOracle",
     "OracleError",
     "PAPER_BAR",
+    "callbacks",
+    "optim",
+    "output_mapping",
 ]

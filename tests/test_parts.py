@@ -1,0 +1,125 @@
+"""The estimator as parts: every part a grid can reach, no parameter without an effect,
+and the seeded fits of before the parts were split out, kept bit for bit."""
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
+from skbar.optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
+from skbar.oracles import RandomNetworkOracle
+
+SEEDED_FITS = Path(__file__).parent / "data" / "seeded_fits.npz"
+
+#: Seeded fits pinned with skbar 0.1.0 as it was before the estimator was split into
+#: parts (its 33 flat parameters, in the comments), written as parts.
+PINNED = {
+    # PAPER_BAR
+    "paper_bar": dict(PAPER_BAR),
+    # output_mapping="iterative", gradient="random", optimizer="adam", learning_rate=0.05,
+    # lr_decay=0.1 (antithetic was on by default)
+    "iterative_adam": dict(output_mapping="iterative", gradient=RandomDirections(antithetic=True),
+                           optimizer=Adam(learning_rate=0.05, decay=0.1)),
+    # optimizer="cma", program_shape=(4, 4), learning_rate=0.2, output_mapping="average"
+    # (cma's own population for d = 16: 4 + int(3 ln 16) = 12)
+    "cma": dict(optimizer=CMAES(sigma=0.2), q=12, program_shape=(4, 4),
+                output_mapping="average"),
+    # output_mapping="average", mapping="random", loss="ce", class_weight="balanced",
+    # gradient="random", antithetic=True, optimizer="sgd", learning_rate=0.05,
+    # lr_decay=0.05, q=3, beta=0.02
+    "sgd_ce_random": dict(output_mapping="average", mapping="random", loss="ce",
+                          class_weight="balanced",
+                          gradient=RandomDirections(antithetic=True, beta=0.02),
+                          optimizer=SGD(learning_rate=0.05, decay=0.05), q=3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_seeded_fits_are_those_of_before_the_split_bit_for_bit(task, name):
+    if name == "cma":
+        pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
+    X, y, X_test, _ = task
+    oracle = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=30)
+    clf = BlackBoxReprogrammingClassifier(oracle, batch_size=16, max_iter=12, random_state=0,
+                                          **PINNED[name]).fit(X, y)
+    with np.load(SEEDED_FITS) as pinned:
+        np.testing.assert_array_equal(clf.program_, pinned[f"{name}/program"])
+        assert clf.n_queries_ == int(pinned[f"{name}/n_queries"])
+        np.testing.assert_array_equal(clf.loss_curve_, pinned[f"{name}/loss_curve"])
+        np.testing.assert_array_equal(clf.label_map_, pinned[f"{name}/label_map"])
+        np.testing.assert_array_equal(clf.predict_proba(X_test), pinned[f"{name}/proba"])
+
+
+def _small(**params):
+    oracle = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=30, record=False)
+    return BlackBoxReprogrammingClassifier(oracle, batch_size=16, max_iter=6, random_state=0,
+                                           **params)
+
+
+def test_grid_over_q_and_m_under_the_defaults_gives_different_programs(task):
+    X, y, _, _ = task
+    search = GridSearchCV(_small(), {"q": [2, 4], "m": [1, 5]}, cv=2, refit=False).fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    programs = {(q, m): _small(q=q, m=m).fit(X, y).program_ for q in (2, 4) for m in (1, 5)}
+    # m is the number of source labels the learned head is pulled towards, q the number
+    # of directions per estimate: each changes what the defaults learn.
+    for a in programs:
+        for b in programs:
+            if a != b:
+                assert not np.array_equal(programs[a], programs[b]), (a, b)
+
+
+@pytest.mark.parametrize("grid", [
+    {"optimizer": [SPSAGC()], "optimizer__learning_rate": [0.005, 0.05]},
+    {"gradient": [SPSA()], "gradient__beta": [0.01, 0.1]},
+    {"output_mapping": ["linear"], "m": [2, 4]},
+])
+def test_a_grid_reaches_the_settings_of_a_part(task, grid):
+    X, y, _, _ = task
+    search = GridSearchCV(_small(), grid, cv=2, refit=False).fit(X, y)
+    assert len(search.cv_results_["params"]) == 2
+    name = [key for key in grid if len(grid[key]) == 2][0]
+    a, b = (clone(_small()).set_params(**{k: v[0] for k, v in grid.items() if len(v) == 1},
+                                       **{name: value}).fit(X, y).program_
+            for value in grid[name])
+    assert not np.array_equal(a, b)
+
+
+def test_the_estimator_has_at_most_20_parameters_each_documented():
+    names = list(inspect.signature(BlackBoxReprogrammingClassifier).parameters)
+    assert len(names) <= 20, names
+    doc = BlackBoxReprogrammingClassifier.__doc__
+    for name in names:
+        assert f"\n    {name} :" in doc, f"{name} is not documented"
+
+
+def test_a_setting_without_effect_warns(task):
+    pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
+    X, y, _, _ = task
+    with pytest.warns(UserWarning, match="gradient has no effect with optimizer='cma'"):
+        _small(optimizer="cma", gradient="random", output_mapping="average").fit(X, y)
+
+
+def test_an_explicit_mapping_must_agree_with_m(task):
+    X, y, _, _ = task
+    with pytest.raises(ValueError, match="2 source labels per class but m=3; set m=2"):
+        _small(mapping=[[0, 1], [2, 3]], m=3).fit(X, y)
+    clf = _small(mapping=[[0, 1], [2, 3]], m=2, output_mapping="average").fit(X, y)
+    np.testing.assert_array_equal(clf.label_map_, [[0, 1], [2, 3]])
+
+
+def test_strategies_are_resolved_into_fitted_copies(task):
+    X, y, _, _ = task
+    optimizer = SPSAGC(learning_rate=0.02)
+    clf = _small(optimizer=optimizer).fit(X, y)
+    # The parameter is left as given (clone and grids see it unchanged)...
+    assert not hasattr(optimizer, "w_") and clf.get_params()["optimizer"] is optimizer
+    # ...and the fit ran a copy of it, with its state.
+    assert isinstance(clf.optimizer_, SPSAGC) and clf.optimizer_.learning_rate == 0.02
+    assert clf.optimizer_.t_ == 6 and np.array_equal(clf.optimizer_.w_, clf.program_)
+    assert isinstance(clf.gradient_, SPSA)
+    assert clf.queries_per_step(len(X)) == 2 * 5 * 16  # two-sided, q = 5, batches of 16
