@@ -15,6 +15,7 @@ _OPTIONAL_DEPENDENCIES = {
     "skbar/oracles/_http.py": ("httpx",),  # extra "http"
     "skbar/optim/_evolution.py": ("cma",),  # extra "es"
     "skbar/baselines.py": ("torch", "efficientnet_lite_pytorch"),  # extra "torch"
+    "skbar/plotting.py": ("matplotlib",),  # extra "plot"
 }
 
 

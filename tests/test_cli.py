@@ -28,7 +28,7 @@ def test_demo_prints_the_table_and_saves_the_figure(tmp_path, capsys):
     match = re.search(r"queries spent by the fit: ([\d,]+) of 3,000", out)
     assert match and int(match.group(1).replace(",", "")) == queries
     image = np.asarray(Image.open(png))
-    assert image.shape[2] == 3 and image.shape[0] >= 64
+    assert image.shape[2] in (3, 4) and image.shape[0] >= 64  # RGBA from matplotlib
 
 
 def test_the_default_oracle_is_the_built_in_efficientnet_lite0(tmp_path, monkeypatch):
@@ -43,3 +43,33 @@ def test_the_default_oracle_is_the_built_in_efficientnet_lite0(tmp_path, monkeyp
     assert clf.canvas_shape_ == (224, 224, 3) and clf.n_source_classes_ == 1000
     assert clf.n_queries_ == 20  # the learned mapping's one query per sample
     assert any(p.name.startswith("efficientnet-lite0") for p in tmp_path.iterdir())
+
+
+def test_every_option_of_the_demo_has_help_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    options = re.findall(r"^  (--[a-z-]+)", out, re.M)
+    assert {"--model", "--q", "--m", "--batch-size", "--seed", "--output"} <= set(options)
+    # Each option's line (or the next, when the option is long) says something.
+    for line in re.findall(r"^  --.*(?:\n {20,}.*)?", out, re.M):
+        assert re.search(r"[a-z]{3,} [a-z]", line.split("  ", 2)[-1]), line
+
+
+def test_the_progress_bar_shows_queries_loss_and_cost(capsys):
+    from conftest import make_task
+
+    from skbar import BlackBoxReprogrammingClassifier
+    from skbar.callbacks import QueryCost
+    from skbar.oracles import RandomNetworkOracle
+
+    X, y, _, _ = make_task(n_train=40, n_test=1)
+    clf = BlackBoxReprogrammingClassifier(RandomNetworkOracle(), q=2, max_iter=3, verbose=1,
+                                          callbacks=[QueryCost(per_1000=2.0)], random_state=0)
+    clf.fit(X, y)
+    err = capsys.readouterr().err
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    loss = clf.loss_curve_[-1]
+    assert f"queries={clf.n_queries_ - 40:,d}" in last  # before the final pass
+    assert f"loss={loss:.4f}" in last
+    assert f"cost={(clf.n_queries_ - 40) * 2.0 / 1000:.2f}" in last

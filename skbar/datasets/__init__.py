@@ -1,10 +1,11 @@
-"""Loaders for the paper's three medical tasks, and a simulated ASD cohort.
+"""Loaders for the paper's three medical tasks, a simulated ASD cohort, and image folders.
 
 - :func:`load_abide`: autism (ASD) vs control from ABIDE Preprocessed CC200 time series.
 - :func:`load_retinopathy`: diabetic retinopathy grade (Kaggle, 5 classes).
 - :func:`load_melanoma`: skin lesion type (ISIC 2018 task 3 / HAM10000, 7 classes).
 - :func:`make_asd_cohort`: a SIMULATED cohort shaped like ABIDE, for tests and examples,
   and :func:`write_abide_layout` to write it in ABIDE's on-disk format.
+- :func:`load_image_folder`: your own images, one sub-folder per class (PNG or JPEG).
 - :func:`load_asd_task`: the ASD task from either source (ABIDE when given a folder, the
   simulated cohort otherwise), with its labels :data:`ASD` and :data:`CONTROL`;
   :func:`correlation_to_pixels` and :func:`upper_triangle` turn its correlation matrices
@@ -16,6 +17,7 @@ The loaders read the files as each data set ships them; none downloads anything.
 from ._abide import load_abide
 from ._asd_task import ASD, CONTROL, correlation_to_pixels, load_asd_task, upper_triangle
 from ._base import balance_classes
+from ._image_folder import load_image_folder
 from ._melanoma import load_melanoma
 from ._retinopathy import load_retinopathy
 from ._simulated_asd import make_asd_cohort, write_abide_layout
@@ -27,6 +29,7 @@ __all__ = [
     "correlation_to_pixels",
     "load_abide",
     "load_asd_task",
+    "load_image_folder",
     "load_melanoma",
     "load_retinopathy",
     "make_asd_cohort",

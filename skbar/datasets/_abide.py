@@ -108,9 +108,11 @@ def load_abide(
             ROI names from the header line of the first file (without the ``#``), or
             ``"1"``, ``"2"``, ... if it has none.
         target_names : ndarray, ``["control", "ASD"]``
+            The class names, indexed by ``target``.
         filename : ndarray of shape (n_subjects,), str
             Path each subject was read from.
         DESCR : str
+            A description of the data set.
 
         Subjects are in the order of the CSV.
 

@@ -103,7 +103,9 @@ def load_melanoma(
         image : ndarray of shape (n,), str
             Image id (``ISIC_0024306``); repeated for oversampled copies.
         filename : ndarray of shape (n,), str
+            The path of each file read.
         DESCR : str
+            A description of the data set.
 
         Images are in the order of the CSV; with ``resample=True`` the copies follow.
 

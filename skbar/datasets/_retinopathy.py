@@ -89,7 +89,9 @@ def load_retinopathy(
         image : ndarray of shape (n,), str
             Image id (``10_left``).
         filename : ndarray of shape (n,), str
+            The path of each file read.
         DESCR : str
+            A description of the data set.
 
         Images are in the order of the CSV.
 

@@ -166,13 +166,16 @@ def make_asd_cohort(
         feature_names : ndarray of shape (n_regions,), str
             Region names, ``"{community}_{k}"``.
         target_names : ndarray, ``["control", "ASD"]``
+            The class names, indexed by ``target``.
         DESCR : str
+            A description of the data set.
 
         and, particular to the simulation:
 
         community : ndarray of shape (n_regions,), int
             Index into ``community_names`` of each region's community.
         community_names : tuple of str
+            The name of each community.
         altered_communities : tuple of (str, str)
             The community pairs whose coupling is weakened in the ASD group.
         altered_edges : ndarray of shape (n_altered, 2), int
