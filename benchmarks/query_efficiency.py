@@ -15,9 +15,20 @@ chosen budgets and draws the curves with Pillow.
     python benchmarks/query_efficiency.py --report --plot docs/query_efficiency.png
 
 Tasks (half of each held out for testing, a new split per seed):
-  digits  scikit-learn's 8x8 digits, 10 classes (898 training images)
-  asd     the SIMULATED ASD cohort (skbar.datasets.make_asd_cohort), 2 classes
-  lfw     scikit-image's lfw_subset, faces against non-faces, 2 classes (100 training)
+  digits        scikit-learn's 8x8 digits, 10 classes (898 training images)
+  digits-top5   the same, the model answering only its five best classes and their
+                scores (zeros elsewhere), as many prediction APIs do
+  digits-2out   digits 3 against 8 (180 training images) on a model with two outputs:
+                ImageNet's 398 animal classes pooled against the rest, like the
+                paper's NSFW API
+  program-only  a toy oracle blind without a program (ProgramOnlyOracle below): only
+                the program can carry the signal; 200 training samples
+  asd           the SIMULATED ASD cohort (skbar.datasets.make_asd_cohort), 2 classes
+  lfw           scikit-image's lfw_subset, faces against non-faces, 2 classes (100 training)
+
+The white-box methods train through the full model (torch) and are scored, like the
+black-box ones, through the task's restricted answers with the head refitted on them:
+the ceiling of what a program can add in each regime.
 """
 
 import argparse
@@ -34,7 +45,8 @@ from sklearn.model_selection import train_test_split
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
 from skbar.optim import CMAES, SGD, SPSA, RandomDirections
-from skbar.oracles import call_oracle
+from skbar.output_mapping import LinearHead
+from skbar.oracles import FunctionOracle, call_oracle
 
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 
@@ -58,6 +70,11 @@ METHODS = {
     "program-full": dict(program_shape=None),
     # CMA-ES on a 4x4x3 program, with cma's own population 4 + int(3 ln 48) = 15.
     "cma": dict(optimizer=CMAES(sigma=0.2), q=15, program_shape=(4, 4)),
+    # The learned head's search objectives (skbar.output_mapping.LinearHead): the head
+    # fitted on the very outputs it is scored on (the defaults before the held-out
+    # loss), and the multi-label average with m = 10 (the paper's, a head shipped).
+    "fitted-objective": dict(output_mapping=LinearHead(objective="fitted")),
+    "average-objective": dict(output_mapping=LinearHead(objective="average"), m=10),
     "average-mapping": dict(output_mapping="average"),
     "iterative-mapping": dict(output_mapping="iterative"),
 }
@@ -70,6 +87,10 @@ WHITE_BOX = {
     # The same, its head started at the ridge fit (the black-box estimator's start).
     "white-box-ar-ridge-head": dict(output_mapping="linear", program_shape=(8, 8),
                                     learning_rate=0.01, head_init="ridge"),
+    # The defaults' 8x8 program trained for the multi-label average (m = 10), the
+    # search objective of the defaults on top-k answers.
+    "white-box-ar-average": dict(m=10, output_mapping="average", program_shape=(8, 8),
+                                 learning_rate=0.05),
     # Elsayed et al.'s AR as the paper ran it: a full program, the multi-label average.
     "white-box-ar-paper": dict(m=10, output_mapping="average", program_shape=None,
                                learning_rate=0.05),
@@ -78,13 +99,72 @@ WHITE_BOX = {
 
 # ------------------------------------------------------------------------ tasks
 
+class ProgramOnlyOracle:
+    """Blind without a program: source logit ``k`` is the product of the canvas centre's
+    brightness and the brightness of the ``k``-th stripe of the frame, so under the
+    initial grey frame every answer ties, whatever the sample."""
+
+    input_shape = (16, 16, 1)
+
+    def predict_proba(self, canvases):
+        from scipy.special import softmax
+
+        canvases = np.asarray(canvases)
+        centre = canvases[:, 6:10, 6:10, 0].mean(axis=(1, 2)) - 0.5
+        stripes = np.stack([canvases[:, 2 * k:2 * k + 2, :3, 0].mean(axis=(1, 2))
+                            for k in range(8)], axis=1) - 0.5
+        return softmax(20 * centre[:, None] * stripes, axis=1)
+
+
+def top_k_answers(oracle, k=5):
+    """``oracle`` answering only its ``k`` best classes and their scores (zeros elsewhere)."""
+    def answer(canvases):
+        scores = call_oracle(oracle, canvases)
+        top = np.argpartition(-scores, k, axis=1)[:, :k]
+        kept = np.zeros_like(scores)
+        np.put_along_axis(kept, top, np.take_along_axis(scores, top, axis=1), axis=1)
+        return kept
+
+    return FunctionOracle(answer, oracle.input_shape)
+
+
+#: ImageNet's classes 0-397 are animals: the two outputs of ``two_outputs``.
+IMAGENET_ANIMALS = 398
+
+
+def two_outputs(oracle):
+    """``oracle`` answering two scores: ImageNet's animal classes pooled against the rest."""
+    def answer(canvases):
+        animal = call_oracle(oracle, canvases)[:, :IMAGENET_ANIMALS].sum(axis=1)
+        return np.stack([animal, 1.0 - animal], axis=1)
+
+    return FunctionOracle(answer, oracle.input_shape)
+
+
+#: What each task's oracle answers, from the full model's.
+TASK_ORACLES = {"digits-top5": top_k_answers, "digits-2out": two_outputs,
+                "program-only": lambda oracle: ProgramOnlyOracle()}
+
+
+def task_oracle(name, oracle):
+    """The oracle task ``name`` queries: the model itself, or its restricted answers."""
+    return TASK_ORACLES.get(name, lambda model: model)(oracle)
+
+
 def load_task(name, seed):
     """``(X_train, y_train, X_test, y_test, params)`` with the embedding parameters."""
-    if name == "digits":
+    if name in ("digits", "digits-top5", "digits-2out"):
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
+        if name == "digits-2out":
+            X, y = X[(y == 3) | (y == 8)], y[(y == 3) | (y == 8)]
         params = dict(sample_shape=(8, 8))
+    elif name == "program-only":
+        rng = np.random.RandomState(seed)
+        X = rng.rand(400, 16) * 0.6 + rng.randint(0, 2, (400, 1)) * 0.4
+        y = (X.mean(axis=1) > 0.5).astype(int)
+        params = dict(rescale=False, embed_size=None)
     elif name == "asd":
         from skbar.datasets import correlation_to_pixels, load_asd_task
 
@@ -98,7 +178,8 @@ def load_task(name, seed):
         y = np.r_[np.ones(100, int), np.zeros(100, int)]  # 100 faces, then 100 non-faces
         params = dict(rescale=False)
     else:
-        raise ValueError(f"unknown task {name!r}; expected digits, asd or lfw")
+        raise ValueError(f"unknown task {name!r}; expected digits, digits-top5, "
+                         "digits-2out, program-only, asd or lfw")
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.5, stratify=y, random_state=seed)
     return X_train, y_train, X_test, y_test, params
@@ -121,30 +202,40 @@ def _score_as_stopped(clf, X_train, y_train, X_test, y_test):
     return clf.score(X_test, y_test), clf.n_queries_
 
 
-def _score_white_box_as_stopped(est, X_train, y_train, X_test, y_test):
-    if est.output_mapping != "linear" or est.n_iter_ == 0:
-        return est.score(X_test, y_test), est.n_queries_
-    stopped = copy.copy(est.bar_)
-    spent = stopped.refit_output_mapping(X_train, y_train)
-    return stopped.score(X_test, y_test), est.n_queries_ + spent
+def _white_box_scorer(answers, embed):
+    """Score a white-box fit through ``answers``, the task's (possibly restricted) oracle:
+    a black-box estimator's probe on those answers, its program replaced by the one
+    trained with true gradients, its head refitted on the answers under it."""
+    def score(est, X_train, y_train, X_test, y_test):
+        reader = BlackBoxReprogrammingClassifier(
+            answers, max_iter=0, program_shape=est.bar_.program_shape,
+            **embed).fit(X_train, y_train)
+        reader.program_ = est.bar_.program_
+        reader._start_outputs = None  # the ceiling is the program's, never the grey frame's
+        spent = reader.refit_output_mapping(X_train, y_train)
+        return reader.score(X_test, y_test), est.n_queries_ + spent
+
+    return score
 
 
 def run_one(oracle, task, method, seed, budget, params):
+    """One run to ``budget``, scored at every smaller budget; ``oracle`` is the task's."""
     X_train, y_train, X_test, y_test, embed = task
+    embed = dict({"embed_size": params["embed_size"]}, **embed)
     n = len(X_train)
     if method.partition(":")[0] in WHITE_BOX:
         from skbar.baselines import WhiteBoxReprogrammingClassifier
 
         clf = WhiteBoxReprogrammingClassifier(
-            image_size=oracle.input_shape[0], embed_size=params["embed_size"], batch_size=32,
+            image_size=oracle.input_shape[0], batch_size=32,
             max_iter=budget // 32, n_threads=params["threads"], random_state=seed,
             **embed, **params["method"])
-        reserve = n if clf.output_mapping == "linear" else 0
+        reserve = n
         step_cost = min(32, n)
-        score = _score_white_box_as_stopped
+        score = _white_box_scorer(oracle, embed)
     else:
         clf = BlackBoxReprogrammingClassifier(
-            oracle, embed_size=params["embed_size"], batch_size=32, max_iter=10**9,
+            oracle, batch_size=32, max_iter=10**9,
             max_queries=budget, random_state=seed, **embed, **params["method"])
         reserve = None  # known after the initial fit below
         step_cost = clf.queries_per_step(n)
@@ -171,7 +262,8 @@ def run_one(oracle, task, method, seed, budget, params):
         evaluate_due(estimator, info["n_queries"])
         return not pending
 
-    clf.set_params(callbacks=callback)
+    # The white-box estimator takes one callable, the black-box one a list of callbacks.
+    clf.set_params(**{"callback" if hasattr(clf, "callback") else "callbacks": callback})
     if pending:
         clf.fit(X_train, y_train)
         evaluate_due(clf, float("inf"))
@@ -181,8 +273,9 @@ def run_one(oracle, task, method, seed, budget, params):
 def run_baselines(oracle, task, embed_size):
     """The black-box linear probes (one query per training sample) and pixels-only LR."""
     X_train, y_train, X_test, y_test, embed = task
+    embed = dict({"embed_size": embed_size}, **embed)
     probe = BlackBoxReprogrammingClassifier(
-        oracle, embed_size=embed_size, mapping="random", max_iter=0, **embed).fit(X_train, y_train)
+        oracle, mapping="random", max_iter=0, **embed).fit(X_train, y_train)
 
     def log_outputs(X):
         canvases = probe.reprogram(X)
@@ -236,10 +329,11 @@ def _done(path):
 
 
 def run(args):
-    oracle = zoo.load(args.model, image_size=args.image_size, n_threads=args.threads)
+    model = zoo.load(args.model, image_size=args.image_size, n_threads=args.threads)
     done = _done(args.out)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     for task_name in args.tasks.split(","):
+        oracle = task_oracle(task_name, model)
         for seed in [int(s) for s in args.seeds.split(",")]:
             task = load_task(task_name, seed)
             if args.baselines and (task_name, "baselines", seed, None) not in done:

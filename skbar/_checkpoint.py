@@ -3,13 +3,29 @@
 A fit pays for every query it makes; a checkpoint keeps what those queries bought (the
 program, the optimiser's state, the random stream, the counters) so that a later fit can
 continue from it without repeating them.
+
+A file is read back as data, not trusted: :func:`check_resume` checks every field (its
+type, shape and range, and that it belongs to this estimator, this oracle and this
+training set) before anything is restored or paid for, and names the file and the field
+when one is wrong. A resume that passes cannot spend more than ``max_queries`` less the
+queries the file says were spent.
 """
 
+import hashlib
+import numbers
 import os
+import zipfile
 
 import numpy as np
 
 from ._io import atomic_write
+
+# What an MT19937 state is made of (numpy.random.RandomState.get_state()).
+_MT_KEYS = 624
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read, or that does not fit the fit resuming it."""
 
 
 def save_checkpoint(path, state):
@@ -27,6 +43,201 @@ def save_checkpoint(path, state):
 
 
 def load_checkpoint(path):
-    """Read a checkpoint written by :func:`save_checkpoint` (pickles refused)."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Read a checkpoint written by :func:`save_checkpoint` (pickles refused).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is not a readable ``.npz`` of plain arrays; the message names it.
+    """
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        # CheckpointError is a ValueError, raised outside the except block below.
+        problem = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+    raise CheckpointError(
+        f"The checkpoint {os.fspath(path)!r} cannot be read as a skbar checkpoint "
+        f"(a .npz of plain arrays): {problem}. Delete or move it to start afresh.")
+
+
+def data_fingerprint(X, y):
+    """A SHA-256 of the training data, so that a checkpoint resumes only on its own data."""
+    digest = hashlib.sha256()
+    X = np.ascontiguousarray(X)
+    digest.update(f"{X.dtype.str}{X.shape}".encode())
+    digest.update(X.tobytes())
+    digest.update("\x00".join(map(str, np.asarray(y).ravel().tolist())).encode())
+    return digest.hexdigest()
+
+
+class _Fields:
+    """Reads one checkpoint's fields, each checked, with errors naming file and field."""
+
+    def __init__(self, state, path):
+        self.state = state
+        self.path = os.fspath(path)
+
+    def fail(self, field, problem):
+        raise CheckpointError(f"The checkpoint {self.path!r}: field {field!r} {problem}.")
+
+    def get(self, field):
+        if field not in self.state:
+            self.fail(field, "is missing (a file from another version of skbar, or edited); "
+                             "delete it to start afresh")
+        return np.asarray(self.state[field])
+
+    def integer(self, field, low=0, high=None):
+        value = self.get(field)
+        if value.shape != () or value.dtype.kind not in "iu":
+            self.fail(field, f"must be one integer, got a {value.dtype} array of shape "
+                             f"{value.shape}")
+        value = int(value)
+        if value < low or (high is not None and value > high):
+            bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            self.fail(field, f"must be {bound}, got {value}")
+        return value
+
+    def number(self, field):
+        value = self.get(field)
+        if value.shape != () or value.dtype.kind not in "iuf" or not np.isfinite(value):
+            self.fail(field, f"must be one finite number, got {value!r}")
+        return float(value)
+
+    def text(self, field):
+        value = self.get(field)
+        if value.shape != () or value.dtype.kind != "U":
+            self.fail(field, f"must be one string, got a {value.dtype} array of shape "
+                             f"{value.shape}")
+        return str(value)
+
+    def array(self, field, kinds="f", ndim=None, shape=None, finite=True):
+        value = self.get(field)
+        if value.dtype.kind not in kinds:
+            self.fail(field, f"must hold {'integers' if kinds == 'iu' else 'numbers'}, got "
+                             f"{value.dtype}")
+        if ndim is not None and value.ndim != ndim:
+            self.fail(field, f"must have {ndim} dimensions, got shape {value.shape}")
+        if shape is not None and value.shape != tuple(shape):
+            self.fail(field, f"must have shape {tuple(shape)}, got {value.shape}")
+        if finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            self.fail(field, "holds NaN or infinite values")
+        return value
+
+
+def check_checkpoint(state, path):
+    """Check the fields of a checkpoint on their own: types, shapes, ranges, consistency.
+
+    Parameters
+    ----------
+    state : dict of str to ndarray
+        As :func:`load_checkpoint` returns it.
+    path : str or os.PathLike
+        For the messages.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the first field that is missing or wrong.
+    """
+    fields = _Fields(state, path)
+    fields.array("program", kinds="f", ndim=3)
+    classes = fields.get("classes")
+    if classes.ndim != 1 or classes.size < 2 or classes.dtype.kind != "U":
+        fields.fail("classes", f"must be 2 or more class names, got {classes!r}")
+    n_source = fields.integer("n_source_classes", low=2)
+    label_map = fields.array("label_map", kinds="iu", ndim=2)
+    if label_map.shape[0] != classes.size or label_map.shape[1] < 1:
+        fields.fail("label_map", f"must have one row per class ({classes.size}), got shape "
+                                 f"{label_map.shape}")
+    if label_map.min() < 0 or label_map.max() >= n_source:
+        fields.fail("label_map", f"must hold source classes in [0, {n_source}), got "
+                                 f"[{label_map.min()}, {label_map.max()}]")
+    if np.unique(label_map).size != label_map.size:
+        fields.fail("label_map", "maps one source class to two target slots; the slots "
+                                 "must be disjoint")
+    fields.integer("n_queries")
+    fields.integer("n_iter")
+    fields.array("loss_curve", kinds="fiu", ndim=1, finite=False)
+    if fields.number("data_min") > fields.number("data_max"):
+        fields.fail("data_min", "is larger than data_max")
+    fields.array("rng_keys", kinds="iu", shape=(_MT_KEYS,))
+    fields.integer("rng_pos", high=_MT_KEYS)
+    fields.integer("rng_has_gauss", high=1)
+    fields.number("rng_cached")
+    fields.text("output_mapping")
+    canvas = fields.array("canvas_shape", kinds="iu", shape=(3,))
+    if canvas.min() < 1:
+        fields.fail("canvas_shape", f"must be three positive sizes, got {canvas.tolist()}")
+    if len(fields.text("data_fingerprint")) != 64:
+        fields.fail("data_fingerprint", "must be a SHA-256 in hex")
+    fields.integer("optimizer_t")
+    program_shape = state["program"].shape
+    for field in state:
+        if field.startswith(("optimizer_", "output_")) and field != "output_mapping":
+            value = fields.array(field, kinds="fiub")
+            if field.startswith("optimizer_") and value.ndim and value.shape != program_shape:
+                fields.fail(field, f"must have the program's shape {program_shape}, got "
+                                   f"{value.shape}")
+    n_classes = classes.size
+    for field, shape in (("output_coef", (n_classes, n_source)),
+                         ("output_intercept", (n_classes,))):
+        if field in state:
+            fields.array(field, shape=shape)
+
+
+def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
+    """Check that a checkpoint belongs to this fit, before anything is restored or paid.
+
+    :func:`check_checkpoint` first, then what ties the file to the fit: the classes, the
+    output mapping and its ``m``, the oracle (canvas and number of classes) and the
+    training data (a SHA-256 of ``X`` and ``y``, and the data range ``rescale`` uses).
+
+    Parameters
+    ----------
+    state : dict of str to ndarray
+    path : str or os.PathLike
+    estimator : BlackBoxReprogrammingClassifier
+    X, y : ndarray
+        The training data of the fit resuming, as ``fit`` validated them.
+    classes : ndarray
+    oracle : object
+    output_mapping : OutputMapping
+        The estimator's output mapping, resolved (not started).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the field that does not fit.
+    """
+    from .oracles import oracle_input_shape
+
+    check_checkpoint(state, path)
+    fields = _Fields(state, path)
+    saved = fields.get("classes")
+    if not np.array_equal(saved, np.asarray(classes).astype(str)):
+        fields.fail("classes", f"holds {saved.tolist()}, but y has {classes.tolist()}")
+    name = type(output_mapping).__name__
+    if fields.text("output_mapping") != name:
+        fields.fail("output_mapping", f"is {fields.text('output_mapping')!r}, but this "
+                                      f"estimator's output_mapping is {name!r}")
+    m = fields.get("label_map").shape[1]
+    if isinstance(estimator.m, numbers.Integral) and m != estimator.m:  # else m="auto"
+        fields.fail("label_map", f"has m={m} source labels per class, but this estimator "
+                                 f"has m={estimator.m}")
+    canvas, takes = tuple(int(s) for s in fields.get("canvas_shape")), oracle_input_shape(oracle)
+    if canvas != takes:
+        fields.fail("canvas_shape", f"is {canvas}, but the oracle takes {takes}: another oracle")
+    n_source = getattr(oracle, "n_classes", None)
+    if n_source is not None and int(n_source) != fields.integer("n_source_classes"):
+        fields.fail("n_source_classes", f"is {fields.integer('n_source_classes')}, but the "
+                                        f"oracle has {int(n_source)} classes: another oracle")
+    if fields.text("data_fingerprint") != data_fingerprint(X, y):
+        fields.fail("data_fingerprint", "differs from this training set's: a checkpoint "
+                                        "continues the fit of its own data only. Give each "
+                                        "fit its own path (in cross-validation, one per fold)")
+    if estimator.rescale and (fields.number("data_min"), fields.number("data_max")) != (
+            float(X.min()), float(X.max())):
+        fields.fail("data_min", f"and data_max are [{fields.number('data_min')}, "
+                                f"{fields.number('data_max')}], but the training data spans "
+                                f"[{float(X.min())}, {float(X.max())}]")

@@ -13,8 +13,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._search import LatestOutputs, refit_output_mapping, run_search
-from .callbacks import CheckpointSaver, ProgressBar, as_callbacks
+from ._checkpoint import check_resume, data_fingerprint
+from ._search import LatestOutputs, keep_better_program, refit_output_mapping, run_search
+from ._validation import check_like_fit
+from .callbacks import CheckpointSaver, ProgressBar, as_callbacks, check_checkpoints_writable
 from .losses import cross_entropy, focal_loss
 from .mapping import check_label_map, check_mapping_size, frequency_label_map, random_label_map
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
@@ -66,7 +68,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         its own size when None.
     rescale : bool, default=True
         Map ``X`` linearly from the range seen in ``fit`` to ``[0, 1]`` pixels (clipped
-        at predict time). False takes ``X`` as pixels in ``[0, 1]`` already.
+        at predict time). False takes ``X`` as pixels in ``[0, 1]`` already: values a
+        little outside are clipped, values more than 0.25 outside (bytes, standardised
+        data) are refused.
     program_shape : "auto", tuple of int or None, default="auto"
         ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
         ``"auto"`` is 8x8 (or the canvas, if smaller); None is the full canvas.
@@ -75,10 +79,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         (a step costs ``(q + 1) * batch_size`` queries, ``2 q * batch_size`` with
         two-sided differences), or candidates per generation of an evolution strategy
         (``optimizer="cma"``: ``q * batch_size``).
-    m : int, default=3
+    m : int or "auto", default="auto"
         Source labels per target class in the multi-label mapping. Every output mapping
         starts from it: the average over them (``"average"``, ``"iterative"``) or the
-        mapping the learned head is pulled towards (``"linear"``).
+        mapping the learned head is pulled towards (``"linear"``). ``"auto"`` is 10 (as
+        in the paper's experiments), or as many as the oracle's classes allow
+        (``K // n_classes``: 1 for a two-class task on a model with two outputs).
     mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
         How the ``m`` source labels of each class are chosen: those the target data
         already predicts most (costs one query per training sample, shared with the
@@ -140,7 +146,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     gradient_, optimizer_ : object
         The gradient estimator and optimiser the fit ran (the optimiser's state).
     program_ : ndarray
-        The trained ``W``, of shape ``program_shape + (C,)`` or the canvas shape.
+        The trained ``W``, of shape ``program_shape + (C,)`` or the canvas shape: where
+        the search ended, or, where that read no better (``search_check_``), the
+        program it started from. ``optimizer_.w_`` is where the search ended.
     mask_ : ndarray of shape (H, W, C)
         ``M``: 0 exactly over the embedded sample, 1 elsewhere.
     n_queries_ : int
@@ -151,11 +159,21 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Minibatch loss at each step, before the step.
     stop_reason_ : str
         Why the last fit stopped: "max_iter", "max_queries", "callback",
-        "interrupted" or "oracle_error".
+        "interrupted", "oracle_error" or "error" (a callback raised, or a checkpoint
+        could not be written).
+    search_check_ : dict or None
+        How the fit chose the program it ships: the cross-validated accuracy of the
+        output mapping on the training outputs under the program the search started from
+        (``"start_accuracy"``) and under the searched one (``"searched_accuracy"``), both
+        paid for, one standard error of their paired difference (``"margin"``), and which
+        was kept (``"kept"``: ``"searched"`` where it is better by more than the
+        margin, else ``"start"``). None where there was no final pass to compare.
     n_source_classes_ : int
         K, the number of source classes.
     canvas_shape_ : tuple of int
         The oracle's canvas ``(H, W, C)``.
+    sample_shape_in_ : tuple of int
+        The shape of one sample of ``X`` in ``fit``; ``predict*`` refuse another.
 
     See Also
     --------
@@ -196,7 +214,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         "rescale": ["boolean"],
         "program_shape": [StrOptions({"auto"}), tuple, list, None],
         "q": [Interval(Integral, 1, None, closed="left")],
-        "m": [Interval(Integral, 1, None, closed="left")],
+        "m": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "mapping": [StrOptions({"frequency", "random"}), "array-like"],
         "output_mapping": [StrOptions(set(OUTPUT_MAPPINGS)),
                            HasMethods(["start", "transform", "refit"])],
@@ -217,7 +235,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     }
 
     def __init__(self, oracle=None, *, sample_shape=None, embed_size=None, rescale=True,
-                 program_shape="auto", q=5, m=3, mapping="frequency", output_mapping="linear",
+                 program_shape="auto", q=5, m="auto", mapping="frequency", output_mapping="linear",
                  loss="focal", class_weight=None, gradient="spsa", optimizer="spsa-gc",
                  batch_size=32, max_iter=100, max_queries=None, warm_start=False,
                  callbacks=None, verbose=0, random_state=None):
@@ -264,6 +282,14 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             the failure is kept on the estimator (and in a checkpoint, with a
             :class:`~skbar.callbacks.CheckpointSaver`), so ``warm_start=True``
             continues from it.
+        skbar._checkpoint.CheckpointError
+            A ``ValueError``, raised before any query, when the checkpoint a warm start
+            would resume from is unreadable, malformed, or from another estimator,
+            oracle or training set; it names the file and the field.
+        KeyboardInterrupt
+            Re-raised once the fit has stopped, saved its checkpoint and kept the program
+            learned so far (``stop_reason_ == "interrupted"``), so that a script looping
+            over fits stops too; ``warm_start=True`` continues from it.
         """
         X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32,
                              ensure_min_samples=2)
@@ -276,11 +302,14 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         oracle = self._get_oracle()
         canvas_shape = oracle_input_shape(oracle)
         callbacks = self._callbacks()
+        check_checkpoints_writable(callbacks)  # before a query is paid for
 
-        resume = self._resume_state(classes, callbacks)
+        resume = self._resume_state(X, y, classes, callbacks, oracle)
         if resume is None:
             self.data_min_, self.data_max_ = float(X.min()), float(X.max())
             self._refit_data = None
+        self.sample_shape_in_ = X.shape[1:]
+        self._data_fingerprint = data_fingerprint(X, y)
         samples = self._samples(X, canvas_shape)
         program = Program(canvas_shape, samples.shape[1:3], self._program_shape(canvas_shape))
 
@@ -315,6 +344,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                             "before_search": True}
                     for callback in callbacks:
                         callback.on_fit_end(self, info)
+        # Every answer from here on must have the number of scores the label map reads.
+        counter.n_classes = self.n_source_classes_
         self.optimizer_ = optimizer.start(self.program_, self.q, self.gradient_, rng)
         if resume is not None:
             optimizer.set_state({k[len("optimizer_"):]: v for k, v in resume.items()
@@ -325,7 +356,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         # program, then, step by step, each minibatch under the current one.
         seen = getattr(self, "_refit_data", None)
         if seen is None or not np.array_equal(seen.y, y_encoded):  # a new fit, or new data
-            seen = LatestOutputs(y_encoded, getattr(self, "_initial_outputs", None))
+            seen = LatestOutputs(y_encoded, getattr(self, "_initial_outputs", None),
+                                 np.array(self.program_, copy=True))
         # Kept for a warm start in this process (not pickled).
         self._refit_data, self._initial_outputs = seen, None
 
@@ -352,6 +384,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         AR) or a fit stopped early (the query-efficiency benchmark scores every budget
         of one run this way). The oracle is called directly, not through the budget, and
         ``n_queries_`` is left as it is. ``output_mapping_`` is replaced by a refitted copy.
+        Where the last fit in this process paid for the outputs of the program it started
+        from, on these same samples, the better of the two programs is kept, as the fit's
+        own final pass does (``search_check_``).
 
         Returns
         -------
@@ -369,7 +404,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         y_encoded = np.searchsorted(self.classes_, np.asarray(y))
         # A new mapping object: a shallow copy of the estimator keeps the one it had.
         self.output_mapping_ = copy.deepcopy(self.output_mapping_)
-        refit_output_mapping(self.output_mapping_, LatestOutputs(y_encoded, scores))
+        seen = LatestOutputs(y_encoded, scores, np.array(self.program_, copy=True))
+        start = getattr(self, "_start_outputs", None)
+        if start is not None and np.array_equal(start.y, y_encoded):
+            # As the fit's final pass: the program the fit started from, if it reads better.
+            keep_better_program(self, self.output_mapping_, start, seen)
+        refit_output_mapping(self.output_mapping_, seen)
         self.label_map_ = self.output_mapping_.label_map_
         return samples.shape[0]
 
@@ -441,7 +481,16 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: the live estimator keeps its own
         state.pop("_refit_data", None)
         state.pop("_initial_outputs", None)
+        state.pop("_start_outputs", None)
         return state
+
+    def __copy__(self):
+        # A shallow copy in this process shares the caches of outputs already paid for
+        # (``__getstate__`` leaves them out of pickles and deep copies), so a copy's
+        # ``refit_output_mapping`` ends a stopped fit as the fit itself would.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -461,6 +510,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def _samples(self, X, canvas_shape):
         """``X`` as pixels in [0, 1], resized and with the canvas's channels."""
+        X = check_like_fit(self, X)
         if self.rescale:
             span = self.data_max_ - self.data_min_
             X = (X - self.data_min_) / (span if span > 0 else 1.0)
@@ -504,6 +554,17 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         loss = _LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
         return functools.partial(loss, class_weight=weights)
 
+    def _labels_per_class(self, n_classes):
+        """``m``, with ``"auto"`` resolved against the oracle's number of classes."""
+        if self.m != "auto":
+            return self.m
+        per_class = self.n_source_classes_ // n_classes
+        if per_class < 1:
+            raise ValueError(
+                f"The oracle answers {self.n_source_classes_} scores but y has {n_classes} "
+                "classes: a label mapping needs at least one source label per target class.")
+        return min(10, per_class)
+
     def _start_output_mapping(self, mapping, counter, program, samples, y, rng):
         """Choose ``label_map_`` and start the output mapping, paying through ``counter``.
 
@@ -532,13 +593,14 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 one = program.compose(program.frame(self.program_), samples[:1])
                 n_source = counter(one).shape[1]
         self.n_source_classes_ = int(n_source)
+        m = self._labels_per_class(n_classes)
         if frequency:
-            label_map = frequency_label_map(scores, y, n_classes, self.m)
+            label_map = frequency_label_map(scores, y, n_classes, m)
         elif isinstance(self.mapping, str):
-            label_map = random_label_map(n_classes, self.n_source_classes_, self.m, rng)
+            label_map = random_label_map(n_classes, self.n_source_classes_, m, rng)
         else:
             label_map = check_label_map(self.mapping, n_classes, self.n_source_classes_)
-            if label_map.shape[1] != self.m:
+            if self.m != "auto" and label_map.shape[1] != self.m:
                 raise ValueError(
                     f"mapping has {label_map.shape[1]} source labels per class but m={self.m}; "
                     f"set m={label_map.shape[1]}.")
@@ -567,13 +629,21 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             "n_source_classes": self.n_source_classes_,
             "data_min": self.data_min_, "data_max": self.data_max_,
             "rng_keys": keys, "rng_pos": pos, "rng_has_gauss": has_gauss, "rng_cached": cached,
+            # What ties the file to its fit, compared on resume (skbar._checkpoint).
+            "output_mapping": type(self.output_mapping_).__name__,
+            "canvas_shape": self.canvas_shape_,
+            "data_fingerprint": getattr(self, "_data_fingerprint", ""),
         }
         state.update({f"output_{k}": v for k, v in self.output_mapping_.get_state().items()})
         state.update({f"optimizer_{k}": v for k, v in self.optimizer_.get_state().items()})
         return state
 
-    def _resume_state(self, classes, callbacks):
-        """What a warm start continues from: this estimator's last fit, or a checkpoint."""
+    def _resume_state(self, X, y, classes, callbacks, oracle):
+        """What a warm start continues from: this estimator's last fit, or a checkpoint.
+
+        A checkpoint is checked whole (:func:`~skbar._checkpoint.check_resume`) before
+        anything is restored or paid for.
+        """
         if not self.warm_start:
             return None
         if hasattr(self, "program_"):
@@ -583,6 +653,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             state = savers[0].load() if savers else None
             if state is None:
                 return None
+            check_resume(state, savers[0].path, self, X, y, classes, oracle,
+                         self._resolve_parts(warn=False)[2])
         if not np.array_equal(np.asarray(state["classes"]).astype(str), classes.astype(str)):
             raise ValueError(
                 f"warm_start: the classes of y {classes.tolist()} differ from those the program "

@@ -7,6 +7,7 @@ the estimator before the loop starts; the loop knows nothing of which optimiser,
 gradient estimator or output mapping it runs.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -22,26 +23,76 @@ class LatestOutputs:
     recent program it was queried under, so no row is counted twice and none is lost.
     """
 
-    def __init__(self, y, initial=None):
+    def __init__(self, y, initial=None, program=None):
         self.y = y
         self.scores = None if initial is None else np.asarray(initial, dtype=np.float32)
         self.known = np.full(len(y), initial is not None)
+        #: The program every row was taken under, when one pass covered them all.
+        self.complete_under = None if initial is None else program
 
     def record(self, idx, scores):
         if self.scores is None:
             self.scores = np.zeros((len(self.y), scores.shape[1]), dtype=np.float32)
         self.scores[idx] = scores
         self.known[idx] = True
+        self.complete_under = None
 
     def __bool__(self):
         return bool(self.known.any())
+
+
+def holdout_correct(mapping, scores, y, n_splits=5):
+    """Whether each sample is classified right by ``mapping`` refitted, by cross-validation,
+    on the other samples' ``scores``: what it would score on samples it was not fitted on.
+    The folds depend on ``y`` only, so two sets of outputs of the same samples are
+    compared on the same folds. None with fewer than two samples of some class.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    n_splits = min(n_splits, int(np.bincount(y).min()))
+    if n_splits < 2:
+        return None
+    correct = np.zeros(len(y), dtype=bool)
+    for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=0).split(scores, y):
+        fold = copy.deepcopy(mapping)
+        fold.refit(scores[train], y[train])
+        correct[test] = np.argmax(fold.transform(scores[test]), axis=1) == y[test]
+    return correct
+
+
+def keep_better_program(est, mapping, start, seen):
+    """Ship the searched program only where it reads better than the one the search
+    started from.
+
+    Both have been paid for on every training sample (``start`` holds the outputs under
+    the starting program, ``seen`` those under the final one). The output mapping is
+    cross-validated on each, on the same folds, and the searched program is kept only
+    where its accuracy is higher by more than one standard error of the paired
+    difference: a search that only looks better by chance is not worth shipping, and
+    the program it started from (the grey frame: the black-box linear probe) is never
+    worse than itself. Sets ``est.search_check_``.
+    """
+    labels = seen.y
+    before = holdout_correct(mapping, start.scores, labels)
+    after = holdout_correct(mapping, seen.scores, labels)
+    if before is None or after is None:
+        return
+    gain = after.astype(float) - before
+    margin = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
+    kept = "searched" if gain.mean() > margin else "start"
+    est.search_check_ = {"start_accuracy": float(before.mean()),
+                         "searched_accuracy": float(after.mean()),
+                         "margin": margin, "kept": kept}
+    if kept == "start":
+        est.program_ = start.complete_under
+        seen.scores, seen.complete_under = start.scores, start.complete_under
 
 
 def refit_output_mapping(mapping, seen):
     """Refit ``mapping`` on the latest outputs in ``seen`` (needs two classes among them)."""
     labels = seen.y[seen.known]
     if np.unique(labels).size >= 2:
-        mapping.refit(seen.scores[seen.known], labels)
+        mapping.refit(seen.scores[seen.known], labels, np.flatnonzero(seen.known))
 
 
 def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbacks):
@@ -73,6 +124,14 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
     reserve = n if mapping.learned and mapping.refit_final else 0
     est.stop_reason_ = "max_iter"
     first_step = est.n_iter_
+    # The outputs under the starting program, when one pass covered every sample (the
+    # initial outputs of a new fit): the search must beat them to be kept.
+    start, est.search_check_ = None, None
+    if reserve and seen.complete_under is not None and np.array_equal(
+            seen.complete_under, est.program_):
+        start = LatestOutputs(seen.y, seen.scores.copy(), np.array(est.program_, copy=True))
+    # Kept for refit_output_mapping, which ends a stopped fit as this one ends (not pickled).
+    est._start_outputs = start
 
     def evaluate(candidates, idx):
         losses = []
@@ -82,7 +141,7 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
                 # The step's first outputs, at or near the current program: free data
                 # for refitting the output mapping (one evaluation a step).
                 seen.record(idx, scores)
-            losses.append(loss_fn(mapping.transform(scores), y[idx]))
+            losses.append(loss_fn(mapping.objective_proba(scores, idx), y[idx]))
         return losses
 
     try:
@@ -110,6 +169,9 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
                 # The mapping must read the outputs of the program it is shipped with.
                 for idx, canvases in est._canvas_chunks(program, samples):
                     seen.record(idx, counter(canvases))
+                seen.complete_under = np.array(est.program_, copy=True)
+                if start is not None:
+                    keep_better_program(est, mapping, start, seen)
             if seen:
                 refit_output_mapping(mapping, seen)
                 est.label_map_ = mapping.label_map_
@@ -124,6 +186,9 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
             f"The fit was interrupted after {est.n_iter_} steps and {counter.n_queries} "
             "queries; the program learned so far is kept (fit again with "
             "warm_start=True to continue).", RuntimeWarning)
+        # Ctrl-C is the user's, not the fit's: once the program is kept and the
+        # checkpoint saved (below), it goes on to stop the caller's loop too.
+        raise
     except OracleError as exc:
         est.stop_reason_ = "oracle_error"
         saved = [c.path for c in callbacks if isinstance(c, CheckpointSaver)]
@@ -133,6 +198,10 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
             + "".join(f" and in {str(path)!r}" for path in saved)
             + " (fit again with warm_start=True to continue)."
         ) from exc
+    except Exception:
+        # A callback raised, or a checkpoint could not be written.
+        est.stop_reason_ = "error"
+        raise
     finally:
         est.n_queries_ = counter.n_queries
         info = {"n_iter": est.n_iter_, "n_queries": est.n_queries_,

@@ -13,6 +13,7 @@ interrupted or failed).
 """
 
 import os
+import tempfile
 
 from ._checkpoint import load_checkpoint, save_checkpoint
 
@@ -48,6 +49,13 @@ class FunctionCallback(Callback):
         return self.func(estimator, info)
 
 
+def check_checkpoints_writable(callbacks):
+    """Let every :class:`CheckpointSaver` among ``callbacks`` check its path (before paying)."""
+    for callback in callbacks:
+        if isinstance(callback, CheckpointSaver):
+            callback.check_writable()
+
+
 def as_callbacks(callbacks):
     """``callbacks`` (None, one callable or a list) as a list of :class:`Callback`."""
     if callbacks is None:
@@ -58,11 +66,28 @@ def as_callbacks(callbacks):
 
 
 class ProgressBar(Callback):
-    """A progress bar of the queries spent, with the loss and whatever ``info`` carries.
+    """A progress bar of the queries spent, with the loss and the cost after each step.
 
-    tqdm when it is installed (it is a dependency of skbar), a silent stand-in
-    otherwise. ``verbose=1`` adds one at the end of the estimator's callbacks.
+    The bar fills up to ``max_queries``; its postfix shows the queries, the minibatch
+    loss and, when a :class:`QueryCost` comes before it, the cost, then whatever else
+    earlier callbacks put in ``info``. tqdm when it is installed (it is a dependency of
+    skbar), a silent stand-in otherwise. ``verbose=1`` adds one at the end of the
+    estimator's callbacks.
     """
+
+    @staticmethod
+    def postfix(info):
+        """The postfix of the bar for a step's ``info``, as an ordered dict of strings.
+
+        Examples
+        --------
+        >>> ProgressBar.postfix({"n_iter": 3, "n_queries": 12345, "loss": 0.5, "cost": 14.8})
+        {'queries': '12,345', 'loss': '0.5000', 'cost': '14.80'}
+        """
+        postfix = {"queries": f"{info['n_queries']:,d}", "loss": f"{info['loss']:.4f}"}
+        postfix.update({k: f"{v:.2f}" if isinstance(v, float) else str(v)
+                        for k, v in info.items() if k not in ("n_iter", "loss", "n_queries")})
+        return postfix
 
     def on_fit_begin(self, estimator):
         try:
@@ -75,17 +100,22 @@ class ProgressBar(Callback):
 
     def on_step_end(self, estimator, info):
         if self._bar is not None:
-            self._bar.update(info["n_queries"] - self._bar.n)
-            postfix = {"loss": f"{info['loss']:.4f}"}
-            postfix.update({k: f"{v:.2f}" if isinstance(v, float) else v
-                            for k, v in info.items() if k not in ("n_iter", "loss", "n_queries")})
-            self._bar.set_postfix(**postfix)
+            self._show(info["n_queries"])
+            self._bar.set_postfix(self.postfix(info))
         return False
 
     def on_fit_end(self, estimator, info):
-        if self._bar is not None:
-            self._bar.update(info["n_queries"] - self._bar.n)
+        # A fit that stops while the label mapping is paid for never began its search.
+        if getattr(self, "_bar", None) is not None:
+            self._show(info["n_queries"])
             self._bar.close()
+            self._bar = None
+
+    def _show(self, n_queries):
+        # Set, not added to: retries charged inside a step count too, and the bar must
+        # end on what was spent (tqdm's update() may skip the redraw).
+        self._bar.n = n_queries
+        self._bar.refresh()
 
 
 class QueryCost(Callback):
@@ -149,6 +179,27 @@ class CheckpointSaver(Callback):
 
     def save(self, estimator):
         save_checkpoint(self.path, estimator.get_fit_state())
+
+    def check_writable(self):
+        """Raise ``OSError`` now if :meth:`save` could not write ``path`` later.
+
+        Called by ``fit`` before any query: a checkpoint that cannot be written would
+        otherwise be found out only after the first ``every`` steps were paid for.
+        """
+        path = os.fspath(self.path)
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"{path!r} is a folder")
+            os.makedirs(folder, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        else:
+            return
+        raise OSError(f"CheckpointSaver cannot write {path!r} ({problem}); nothing was "
+                      "queried yet. Give it a path in a writable folder.")
 
     def load(self):
         """The saved state, or None when there is no file yet."""

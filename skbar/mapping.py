@@ -8,6 +8,8 @@ frequency mapping broke this; here every map is checked).
 A label map is an integer array of shape ``(n_classes, m)`` of source-class indices.
 """
 
+import warnings
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -107,8 +109,24 @@ def log_scores(source_scores):
 
     Log-probabilities are the logits up to a per-row constant, which a softmax head
     ignores: the head reads the oracle's evidence, not its saturated probabilities.
+
+    A score of exactly zero is one the oracle did not give: an API that answers only its
+    top ``k`` classes leaves the others out. Its log is taken as one nat below the
+    lowest score the row does give (it ranked below all of them), not as ``log(0)``: a
+    label entering or leaving the top ``k`` then moves the features by about a nat, not
+    by the 27 of a clipped ``log(1e-12)``, and the head reads the answers better.
     """
-    return np.log(np.clip(source_scores, 1e-12, None))
+    scores = np.asarray(source_scores)
+    given = scores > 0
+    if given.all():
+        return np.log(scores)
+    lowest = np.where(given, scores, np.inf).min(axis=1, keepdims=True)
+    floor = np.log(np.where(np.isfinite(lowest), lowest, _LEFT_OUT)) - 1.0
+    return np.where(given, np.log(np.where(given, scores, 1.0)), floor)
+
+
+#: The score taken for a row that gives none at all.
+_LEFT_OUT = 1e-12
 
 
 def label_map_prior(label_map, n_source):
@@ -124,7 +142,7 @@ def label_map_prior(label_map, n_source):
     return prior - prior.mean(axis=0)
 
 
-def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None):
+def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, calibration=None):
     """A learned output mapping: ridge regression from log source scores to the classes.
 
     The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
@@ -149,6 +167,10 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None):
         L2 regularisation of the ridge fit (of the residual, with a ``label_map``).
     label_map : ndarray of shape (n_classes, m), optional
         The multi-label mapping the head starts from (:func:`label_map_prior`).
+    calibration : tuple (source_scores, y), optional
+        Other outputs to fit the temperature on. A head's temperature fitted on its own
+        training outputs is overconfident on new ones; fitted on held-out outputs, it
+        makes their loss a fair measure (one scalar learned from them).
 
     Returns
     -------
@@ -156,6 +178,7 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None):
         Already multiplied by the temperature.
     intercept : ndarray of shape (n_classes,)
     """
+    from scipy.linalg import LinAlgWarning
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax
     from sklearn.linear_model import Ridge
@@ -172,11 +195,21 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None):
         scores -= scores.mean(axis=0)
         norm = float(np.sum(scores * scores))
         prior *= max(float(np.sum(scores * targets)), 0.0) / norm if norm > 0 else 0.0
-    model = Ridge(alpha=alpha).fit(features, targets - features @ prior.T)
+    residual = targets - features @ prior.T
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        try:
+            model = Ridge(alpha=alpha).fit(features, residual)
+        except LinAlgWarning:
+            # An ill-conditioned normal-equation solve (large log scores of the classes
+            # a top-k answer leaves out): the slower, stable SVD solver instead.
+            model = Ridge(alpha=alpha, solver="svd").fit(features, residual)
     coef = model.coef_ + prior
     intercept = np.array(model.intercept_, dtype=float)
     absent = np.setdiff1d(np.arange(n_classes), y)
     intercept[absent] = -1e3  # a class absent from the data is never predicted
+    if calibration is not None:
+        features, y = log_scores(calibration[0]), calibration[1]
     scores = features @ coef.T + intercept
     rows = np.arange(len(y))
 

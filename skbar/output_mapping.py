@@ -19,10 +19,13 @@ for the ``learned`` ones, :meth:`~OutputMapping.refit` on the latest outputs.
 
 from numbers import Integral, Real
 
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+import numpy as np
 
-from .mapping import apply_label_map, apply_linear_map, fit_linear_map, frequency_label_map
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .mapping import (apply_label_map, apply_linear_map, fit_linear_map, frequency_label_map,
+                      label_map_prior)
 
 
 class OutputMapping(BaseEstimator):
@@ -52,8 +55,19 @@ class OutputMapping(BaseEstimator):
         """Target-class probabilities ``(n, n_classes)`` from source scores ``(n, K)``."""
         return apply_label_map(scores, self.label_map_)
 
-    def refit(self, scores, y):
-        """Refit on the latest outputs paid for: ``scores`` of samples labelled ``y``."""
+    def objective_proba(self, scores, idx):
+        """The probabilities the search's loss scores, for training samples ``idx``.
+
+        :meth:`transform` by default: the search trains the program for the mapping it
+        is shipped with.
+        """
+        return self.transform(scores)
+
+    def refit(self, scores, y, idx=None):
+        """Refit on the latest outputs paid for: ``scores`` of samples labelled ``y``.
+
+        ``idx`` are the samples' indices in the training set, where known.
+        """
 
     def get_state(self):
         """What a checkpoint keeps beyond ``label_map_``, as a dict of arrays."""
@@ -92,7 +106,7 @@ class IterativeLabelMapping(OutputMapping):
         self.refit_every = refit_every
         self.refit_final = refit_final
 
-    def refit(self, scores, y):
+    def refit(self, scores, y, idx=None):
         self.label_map_ = frequency_label_map(scores, y, self.n_classes_,
                                               self.label_map_.shape[1])
 
@@ -106,10 +120,32 @@ class LinearHead(OutputMapping):
     under the initial program (one query per sample: the black-box linear probe), then
     refitted on outputs the search has paid for.
 
+    What the search's loss reads (``objective``) depends on what the model answers:
+
+    - a model that gives a score for every class: a *held-out* loss. The training
+      samples are split in two halves (by index parity), a head is fitted on each half,
+      and the loss of a sample is computed with the head fitted on the other half. A
+      head scored on the very outputs it was fitted on fits them almost exactly, so its
+      loss says little about what the program adds; the held-out one measures how well
+      the model's answers, under the program, separate samples the head has not seen;
+    - a model that answers only its top ``k`` classes: the multi-label average of the
+      paper, in the log domain. The head can only read the few labels the model names,
+      so the program must make the model name the labels of the sample's class. With
+      true gradients, through EfficientNet-Lite0's top five answers on digits, a
+      program trained for the average takes a head's accuracy from 0.63 to 0.88, one
+      trained for a head only to 0.72.
+
     Parameters
     ----------
     alpha : float, default=10.0
         L2 regularisation of the head's departure from the multi-label mapping.
+    objective : {"auto", "held-out", "average", "fitted"}, default="auto"
+        What the search's loss reads: the cross-fitted heads above (``"held-out"``); the
+        multi-label average over ``label_map_``, in the log domain (``"average"``, the
+        paper's objective, with a learned head shipped at the end); or the head fitted on
+        all outputs, the very ones it is scored on (``"fitted"``: the loss then nears
+        zero). ``"auto"`` reads the average where most initial outputs leave classes
+        out (a top-k answer), else the held-out heads.
     refit_every : int, default=10
         Steps between refits, from outputs the search already paid for.
     refit_final : bool, default=True
@@ -122,36 +158,78 @@ class LinearHead(OutputMapping):
     ----------
     coef_ : ndarray of shape (n_classes, K)
     intercept_ : ndarray of shape (n_classes,)
+    objective_ : str
+        The objective the search read, ``"auto"`` resolved.
     """
 
     learned = True
     needs_initial_outputs = True
     _parameter_constraints = {"alpha": [Interval(Real, 0, None, closed="neither")],
+                              "objective": [StrOptions({"auto", "held-out", "average",
+                                                        "fitted"})],
                               "refit_every": [Interval(Integral, 1, None, closed="left")],
                               "refit_final": ["boolean"]}
 
-    def __init__(self, alpha=10.0, refit_every=10, refit_final=True):
+    def __init__(self, alpha=10.0, objective="auto", refit_every=10, refit_final=True):
         self.alpha = alpha
+        self.objective = objective
         self.refit_every = refit_every
         self.refit_final = refit_final
 
     def start(self, scores, y, label_map, n_classes):
         super().start(scores, y, label_map, n_classes)
-        self.refit(scores, y)
+        self.objective_ = self.objective
+        if self.objective == "auto":
+            top_k = np.mean(np.any(np.asarray(scores) == 0, axis=1)) > 0.5
+            self.objective_ = "average" if top_k else "held-out"
+        self.refit(scores, y, np.arange(len(y)))
         return self
 
-    def refit(self, scores, y):
-        self.coef_, self.intercept_ = fit_linear_map(scores, y, self.n_classes_, self.alpha,
-                                                     self.label_map_)
+    def refit(self, scores, y, idx=None):
+        self.coef_, self.intercept_ = self._fit(scores, y)
+        self.half_heads_ = None
+        if self.objective_ == "held-out" and idx is not None:
+            halves = [np.asarray(idx) % 2 == half for half in (0, 1)]
+            if all(np.unique(y[rows]).size >= 2 for rows in halves):
+                # Each half's head, its temperature fitted on the other half (where it is
+                # used): an overconfident head would make the held-out loss explode.
+                self.half_heads_ = [
+                    self._fit(scores[rows], y[rows], (scores[other], y[other]))
+                    for rows, other in zip(halves, halves[::-1])]
+
+    def _fit(self, scores, y, calibration=None):
+        return fit_linear_map(scores, y, self.n_classes_, self.alpha, self.label_map_,
+                              calibration)
 
     def transform(self, scores):
         return apply_linear_map(scores, self.coef_, self.intercept_)
 
+    def objective_proba(self, scores, idx):
+        if self.objective_ == "average":
+            # The multi-label average in the log domain (the log of each class's labels'
+            # geometric mean): smooth where a top-k answer leaves labels out.
+            prior = label_map_prior(self.label_map_, scores.shape[1])
+            return apply_linear_map(scores, prior, np.zeros(self.n_classes_))
+        if self.objective_ == "fitted" or self.half_heads_ is None:
+            return self.transform(scores)
+        proba = np.empty((len(idx), self.n_classes_))
+        for half in (0, 1):
+            rows = np.asarray(idx) % 2 == half
+            # A sample of one half is scored by the head fitted on the other.
+            proba[rows] = apply_linear_map(scores[rows], *self.half_heads_[1 - half])
+        return proba
+
+    _OBJECTIVES = ("held-out", "average", "fitted")
+
     def get_state(self):
-        return {"coef": self.coef_, "intercept": self.intercept_}
+        return {"coef": self.coef_, "intercept": self.intercept_,
+                "objective": np.array(self._OBJECTIVES.index(self.objective_))}
 
     def set_state(self, state):
         self.coef_, self.intercept_ = state["coef"], state["intercept"]
+        code = int(state["objective"]) if "objective" in state else 0
+        self.objective_ = self._OBJECTIVES[min(max(code, 0), len(self._OBJECTIVES) - 1)]
+        self.half_heads_ = None  # until the next refit, the search reads the full head
 
 
 OUTPUT_MAPPINGS = {"average": MultiLabelAverage, "iterative": IterativeLabelMapping,

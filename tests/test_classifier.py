@@ -201,7 +201,9 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
             raise KeyboardInterrupt
 
     clf = _clf(mapping="random", max_iter=50, callbacks=interrupt)
-    with pytest.warns(RuntimeWarning, match="interrupted after 7 steps"):
+    # The interrupt goes on to the caller once the program is kept (issue 12, point 10).
+    with pytest.warns(RuntimeWarning, match="interrupted after 7 steps"), \
+            pytest.raises(KeyboardInterrupt):
         clf.fit(X, y)
     assert clf.stop_reason_ == "interrupted" and clf.n_iter_ == 7
     assert clf.n_queries_ == 7 * 176

@@ -201,7 +201,9 @@ def test_second_load_reuses_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("SKBAR_CACHE", str(tmp_path))
     path = zoo.model_path("efficientnet-lite0")
     assert os.path.dirname(path) == str(tmp_path)
-    assert os.listdir(tmp_path) == [os.path.basename(path)]  # no temporary files left
+    # No temporary files left: the model and its SHA-256 only.
+    assert sorted(os.listdir(tmp_path)) == [os.path.basename(path),
+                                           os.path.basename(path) + ".sha256"]
     mtime = os.stat(path).st_mtime_ns
 
     def no_rebuild(*args):

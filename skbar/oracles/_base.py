@@ -115,7 +115,13 @@ def call_oracle(oracle, canvases, charge=None):
             "The oracle returned negative scores; expected probabilities or non-negative "
             "scores (wrap a logit model so that it applies a softmax)."
         )
-    totals = scores.sum(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # an overflow is handled just below
+        totals = scores.sum(axis=1, keepdims=True)
+    if not np.all(np.isfinite(totals)):
+        # Finite scores near the float64 maximum (1e308) sum to infinity, and would
+        # normalise to rows of zeros: divide them by each row's largest score first.
+        scores = scores / scores.max(axis=1, keepdims=True)
+        totals = scores.sum(axis=1, keepdims=True)
     if np.any(totals <= 0):
         raise OracleError("The oracle returned a row of all-zero scores.")
     return scores / totals
@@ -132,12 +138,21 @@ class QueryCounter:
         The hard budget, in images. None means unlimited.
     n_queries : int
         Queries already spent (by an earlier, warm-started fit).
+
+    Attributes
+    ----------
+    n_classes : int or None
+        The number of scores per image the oracle answers: set by the first answer
+        (or by the fit, from its label mapping); an answer with another number is an
+        :class:`OracleError`.
     """
 
     def __init__(self, oracle, max_queries=None, n_queries=0):
         self.oracle = oracle
         self.max_queries = max_queries
         self.n_queries = int(n_queries)
+        self.n_classes = None
+        self._charged_in_call = 0
 
     def remaining(self):
         if self.max_queries is None:
@@ -151,14 +166,35 @@ class QueryCounter:
         """Spend ``n_images`` queries, or raise :class:`BudgetExhausted` and spend none.
 
         Called before the images are sent: an image that reached a paid API is spent
-        even if its answer is lost.
+        even if its answer is lost. A negative ``n_images`` refunds images charged
+        earlier in the same call that provably never left, never more than that.
         """
+        if n_images < 0:
+            if -n_images > self._charged_in_call:
+                raise OracleError(
+                    f"The oracle asked to refund {-n_images} images but was charged "
+                    f"{self._charged_in_call} in this call; a refund never exceeds a charge."
+                )
+            self.n_queries += int(n_images)
+            self._charged_in_call += int(n_images)
+            return
         if not self.can_afford(n_images):
             raise BudgetExhausted(
                 f"Sending {n_images} more images would pass max_queries={self.max_queries} "
                 f"({self.n_queries} spent)."
             )
         self.n_queries += int(n_images)
+        self._charged_in_call += int(n_images)
 
     def __call__(self, canvases):
-        return call_oracle(self.oracle, canvases, charge=self.charge)
+        self._charged_in_call = 0
+        scores = call_oracle(self.oracle, canvases, charge=self.charge)
+        if self.n_classes is None:
+            self.n_classes = scores.shape[1]
+        elif scores.shape[1] != self.n_classes:
+            raise OracleError(
+                f"The oracle answered {scores.shape[1]} scores per image, but "
+                f"{self.n_classes} before (or in the checkpoint resumed): its number of "
+                "classes changed during the fit."
+            )
+        return scores

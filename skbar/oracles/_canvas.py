@@ -5,6 +5,8 @@ NHWC, RGB or BGR, pixels in ``[0, 255]`` or ``[0, 1]``, normalised per channel. 
 :class:`CanvasAdapter` holds those choices, so the ONNX and HTTP oracles share them.
 """
 
+import warnings
+
 import numpy as np
 from scipy.special import softmax
 
@@ -62,8 +64,15 @@ class CanvasAdapter:
     mean, std : sequence of float or None
         Per channel, applied after scaling: ``(x * scale - mean) / std``.
     output : {"probabilities", "logits", "auto"}
-        Logits go through a softmax. ``"auto"`` treats an output whose rows are
-        non-negative and sum to one as probabilities, anything else as logits.
+        Logits go through a softmax. ``"auto"`` decides once, on the first answer
+        (:func:`looks_like_probabilities`), and keeps that reading for every later
+        answer, so that the same image reads the same in any batch; a later answer
+        that contradicts it raises a warning once.
+
+    Attributes
+    ----------
+    output_ : {"probabilities", "logits"} or None
+        What ``output="auto"`` decided; None before the first answer.
     dtype : numpy dtype
         What the model takes.
     """
@@ -84,6 +93,8 @@ class CanvasAdapter:
         if self.std is not None and np.any(self.std == 0):
             raise ValueError("std must not contain zeros.")
         self.output = output
+        self.output_ = None if output == "auto" else output
+        self._contradicted = False
         self.dtype = dtype
         # (x * scale - mean) / std == x * gain + offset: one affine map, per channel.
         std = np.ones(1, np.float32) if self.std is None else self.std
@@ -109,9 +120,31 @@ class CanvasAdapter:
     def to_scores(self, outputs):
         out = np.asarray(outputs, dtype=np.float64)
         out = out.reshape(out.shape[0], -1)
-        if self.output == "logits":
-            return softmax(out, axis=1)
-        if self.output == "probabilities":
-            return out
-        looks_like_probabilities = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1, atol=1e-3)
-        return out if looks_like_probabilities else softmax(out, axis=1)
+        if self.output == "auto":
+            self._decide(out)
+        return softmax(out, axis=1) if self.output_ == "logits" else out
+
+    def _decide(self, out):
+        if out.shape[0] == 0:
+            return
+        seen = "probabilities" if looks_like_probabilities(out) else "logits"
+        if self.output_ is None:
+            self.output_ = seen
+        elif seen != self.output_ and not self._contradicted:
+            self._contradicted = True
+            warnings.warn(
+                f"output='auto' read the model's first answer as {self.output_}, but a later "
+                f"one looks like {seen}; every answer is still read as {self.output_}. "
+                "Pass output='probabilities' or output='logits' to say which it is.",
+                RuntimeWarning, stacklevel=3)
+
+
+def looks_like_probabilities(out, atol=0.05):
+    """Whether every row of ``out`` lies in ``[0, 1]`` and sums to one within ``atol``.
+
+    The tolerance admits probabilities rounded by a server (rows summing to 0.99);
+    logits seldom stay within ``[0, 1]`` and sum to one.
+    """
+    out = np.asarray(out, dtype=np.float64)
+    return bool(np.all((out >= 0) & (out <= 1))
+                and np.allclose(out.sum(axis=1), 1, rtol=0, atol=atol))

@@ -22,10 +22,16 @@ from ._base import OracleError
 from ._canvas import CanvasAdapter, canvas_shape_from_model, resolve_layout
 from ._http_v2 import decode_response, encode_request, numpy_dtype, parse_metadata
 from ._responses import ScoreVectorResponse
+from ._secrets import Secret, clean_key, redact
 
 logger = logging.getLogger("skbar.oracles.http")
 
 DEFAULT_BATCH_SIZE = 32
+
+# What a server's metadata may declare before it is believed (see the parameters).
+DEFAULT_MAX_IMAGE_SIZE = 4096
+DEFAULT_MAX_CLASSES = 100_000
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
 
 # 501 Not Implemented and 505 HTTP Version Not Supported will not change on a retry;
 # every other 5xx, and 429 Too Many Requests, may.
@@ -34,39 +40,6 @@ _PERMANENT_5XX = (501, 505)
 
 def _retryable(status):
     return status == 429 or (500 <= status < 600 and status not in _PERMANENT_5XX)
-
-
-class _Secret:
-    """A credential that repr, str, pickle and logs never show.
-
-    Pickling keeps the wrapper and drops the value (``__reduce__``), whoever pickles
-    it; copying within the process keeps the value, so a cloned oracle still works.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value=None):
-        self._value = value
-
-    def get(self):
-        return self._value
-
-    def __bool__(self):
-        return bool(self._value)
-
-    def __repr__(self):
-        return "'***'" if self._value else "None"
-
-    __str__ = __repr__
-
-    def __reduce__(self):
-        return (_Secret, ())
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
 
 
 class _Cancelled(Exception):
@@ -170,10 +143,13 @@ class HttpOracle:
         A model version; the server's default when None.
     api_key : str, optional
         The API key. Never shown by ``repr``, never pickled, redacted from every
-        error message and log line. When None, it is read from ``api_key_env``.
+        error message, log line and chained exception. Whitespace around it (the
+        ``"\\n"`` of a key read from a file) is dropped; a key with a space, control
+        or non-ASCII character inside is refused. When None, it is read from
+        ``api_key_env``.
     api_key_env : str or None, default="SKBAR_API_KEY"
         The environment variable holding the key, read when the connection opens
-        (also after unpickling, e.g. in a joblib worker).
+        (also after unpickling, e.g. in a joblib worker), and cleaned the same way.
     auth_scheme : str or None, default="Bearer"
         The key is sent as ``"{auth_scheme} {key}"``; as the bare key when None.
     auth_header : str, default="Authorization"
@@ -201,7 +177,19 @@ class HttpOracle:
     rate_limit : float, optional
         Most requests started per second, retries included.
     timeout : float, default=30.0
-        Seconds to connect, to send, and to wait for an answer.
+        Seconds to connect, to send, and to wait for each part of an answer.
+    deadline : float, default=120.0
+        Seconds one attempt may take in all, from sending to the last byte of the
+        answer, however the server spaces its bytes. An answer later than that is
+        an :class:`OracleError`, not retried.
+    max_response_bytes : int, default=64 MiB
+        The largest answer accepted. It is read as it streams in and refused (an
+        :class:`OracleError`, not retried) once it passes the cap.
+    max_image_size : int, default=4096
+        The largest canvas height or width believed from the model metadata; a
+        larger one is an :class:`OracleError` before any image is made.
+    max_classes : int, default=100_000
+        The most source classes believed from the metadata or an answer.
     max_retries : int, default=5
         Retries of a batch after connection errors, timeouts, HTTP 429 and 5xx.
     backoff : float, default=0.5
@@ -271,13 +259,17 @@ class HttpOracle:
                  api_key_env="SKBAR_API_KEY", auth_scheme="Bearer", auth_header="Authorization",
                  headers=None, layout="auto", channel_order="RGB", scale=1.0, mean=None,
                  std=None, output="auto", response=None, max_batch_size=None,
-                 max_concurrency=4, rate_limit=None, timeout=30.0, max_retries=5,
-                 backoff=0.5, max_backoff=60.0, binary=False, input_shape=None,
-                 input_name=None, verify=True):
+                 max_concurrency=4, rate_limit=None, timeout=30.0, deadline=120.0,
+                 max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+                 max_image_size=DEFAULT_MAX_IMAGE_SIZE, max_classes=DEFAULT_MAX_CLASSES,
+                 max_retries=5, backoff=0.5, max_backoff=60.0, binary=False,
+                 input_shape=None, input_name=None, verify=True):
         self.url = str(url).rstrip("/")
         self.model_name = model_name
         self.model_version = model_version
-        self._api_key = api_key if isinstance(api_key, _Secret) else _Secret(api_key)
+        if not isinstance(api_key, Secret):
+            api_key = Secret(clean_key(api_key, "api_key"))
+        self._api_key = api_key
         self.api_key_env = api_key_env
         self.auth_scheme = auth_scheme
         self.auth_header = auth_header
@@ -293,6 +285,10 @@ class HttpOracle:
         self.max_concurrency = max_concurrency
         self.rate_limit = rate_limit
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
+        self.max_image_size = max_image_size
+        self.max_classes = max_classes
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -311,7 +307,8 @@ class HttpOracle:
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise ValueError(f"url must start with http:// or https://, got "
                              f"{_public_url(self.url)!r}.")
-        for name, low in (("max_concurrency", 1), ("max_retries", 0)):
+        for name, low in (("max_concurrency", 1), ("max_retries", 0),
+                          ("max_response_bytes", 1), ("max_image_size", 1), ("max_classes", 1)):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -319,7 +316,7 @@ class HttpOracle:
                 not isinstance(self.max_batch_size, (int, np.integer)) or self.max_batch_size < 1):
             raise ValueError(f"max_batch_size must be a positive integer or None, got "
                              f"{self.max_batch_size!r}.")
-        for name in ("timeout", "rate_limit"):
+        for name in ("timeout", "deadline", "rate_limit"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}.")
@@ -340,7 +337,7 @@ class HttpOracle:
 
     def __getstate__(self):
         state = {k: v for k, v in self.__dict__.items() if k not in self._TRANSIENT}
-        state["_api_key"] = _Secret()  # re-read from api_key_env after unpickling
+        state["_api_key"] = Secret()  # re-read from api_key_env after unpickling
         return state
 
     def __setstate__(self, state):
@@ -382,13 +379,17 @@ class HttpOracle:
     def _key(self):
         key = self._api_key.get()
         if not key and self.api_key_env:
-            key = os.environ.get(self.api_key_env) or None
+            key = clean_key(os.environ.get(self.api_key_env),
+                            f"The environment variable {self.api_key_env}")
         return key
 
-    def _redact(self, text):
-        key = self._key()
-        text = str(text)
-        return text.replace(key, "***") if key else text
+    def _redact(self, text, limit=None):
+        """``text`` without the key, in any form (see :func:`redact`), cut to ``limit``."""
+        keys = [self._api_key.get()]
+        if self.api_key_env:
+            raw = os.environ.get(self.api_key_env)
+            keys += [raw, raw.strip() if raw else None]
+        return redact(text, keys, limit=limit)
 
     def _model_path(self):
         path = f"/v2/models/{quote(str(self.model_name), safe='')}"
@@ -400,7 +401,7 @@ class HttpOracle:
         # A forked child must not share its parent's sockets: reopen on a new pid.
         if self._client is None or self._pid != os.getpid():
             try:
-                import httpx
+                from ._transport import make_client
             except ImportError:
                 raise ImportError("HttpOracle needs the httpx package: "
                                   "pip install 'skbar[http]' (or pip install httpx).") from None
@@ -409,12 +410,9 @@ class HttpOracle:
             key = self._key()
             if key:
                 headers[self.auth_header] = f"{self.auth_scheme} {key}" if self.auth_scheme else key
-            n = int(self.max_concurrency)
-            self._client = httpx.Client(
-                base_url=self.url, headers=headers, verify=self.verify,
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-            )
+            self._client = make_client(base_url=self.url, headers=headers, verify=self.verify,
+                                       timeout=self.timeout,
+                                       max_connections=int(self.max_concurrency))
             self._pid = os.getpid()
         if self._bucket is None:
             self._bucket = TokenBucket(self.rate_limit)
@@ -431,10 +429,7 @@ class HttpOracle:
             answer = self._request("GET", self._model_path(), threading.Event())
             if answer.status_code != 200:
                 raise OracleError(self._status_message(answer, "the model metadata"))
-            try:
-                meta = parse_metadata(answer.content, self.model_name)
-            except OracleError as exc:
-                raise OracleError(self._redact(f"{self.url_public}: {exc}")) from None
+            meta = self._read(parse_metadata, answer.content, self.model_name)
             if self.input_name is not None:
                 meta["input_name"] = self.input_name
         shape = meta["input_shape"]
@@ -445,14 +440,44 @@ class HttpOracle:
         meta["adapter"] = CanvasAdapter(layout, self.channel_order, self.scale, self.mean,
                                         self.std, self.output, dtype.newbyteorder("="))
         meta["response"] = self.response if self.response is not None else ScoreVectorResponse()
-        if self._input_shape is None and shape is not None:
-            self._input_shape = canvas_shape_from_model(shape, layout)
-        meta["n_classes"] = meta["response"].n_classes(meta["outputs"])
+        n_classes = meta["response"].n_classes(meta["outputs"])
+        canvas = canvas_shape_from_model(shape, layout) if shape is not None else None
+        self._check_metadata_bounds(canvas, n_classes)
+        if self._input_shape is None:
+            self._input_shape = canvas
+        meta["n_classes"] = n_classes
         fixed = shape[0] if shape else None
         batch = self.max_batch_size or fixed or DEFAULT_BATCH_SIZE
         meta["batch_size"] = int(min(batch, fixed) if fixed else batch)
         self._meta = meta
         return meta
+
+    def _check_metadata_bounds(self, canvas, n_classes):
+        """Refuse metadata that would make the client allocate without bound."""
+        where = f"The metadata of model {self.model_name!r} at {self.url_public}"
+        if canvas is not None and (max(canvas[:2]) > self.max_image_size or canvas[2] > 4):
+            raise OracleError(
+                f"{where} declares a canvas of {canvas[0]}x{canvas[1]} pixels and "
+                f"{canvas[2]} channels; expected at most max_image_size={self.max_image_size} "
+                "pixels a side and 4 channels. Raise max_image_size if the model is that large."
+            )
+        if n_classes is not None and n_classes > self.max_classes:
+            raise OracleError(
+                f"{where} declares {n_classes} output classes; expected at most "
+                f"max_classes={self.max_classes}."
+            )
+
+    def _read(self, decode, *args):
+        """``decode(*args)`` on a server's answer; its errors redacted, nothing chained.
+
+        The error is raised outside the ``except`` block so that the unredacted one is
+        not kept as its ``__context__``.
+        """
+        try:
+            return decode(*args, redact=self._redact)
+        except OracleError as exc:
+            message = str(exc)
+        raise OracleError(self._redact(f"{self.url_public}: {message}"))
 
     @property
     def input_shape(self):
@@ -541,12 +566,16 @@ class HttpOracle:
                                content=body, headers=headers, charge=charge, n_images=n)
         if answer.status_code != 200:
             raise OracleError(self._status_message(answer, f"a batch of {n} images"))
-        try:
-            tensors = decode_response(answer.content, answer.headers, n)
-            scores = meta["response"].to_scores(tensors, meta["adapter"])
-        except OracleError as exc:
-            raise OracleError(self._redact(f"{self.url_public}: {exc}")) from None
-        return np.asarray(scores, dtype=np.float64)
+
+        def to_scores(content, redact):
+            tensors = decode_response(content, answer.headers, n, redact=redact)
+            return meta["response"].to_scores(tensors, meta["adapter"])
+
+        scores = np.asarray(self._read(to_scores, answer.content), dtype=np.float64)
+        if scores.ndim == 2 and scores.shape[1] > self.max_classes:
+            raise OracleError(f"{self.url_public} answered {scores.shape[1]} scores per image; "
+                              f"expected at most max_classes={self.max_classes}.")
+        return scores
 
     @property
     def url_public(self):
@@ -558,8 +587,6 @@ class HttpOracle:
         Returns the first answer that is neither retryable nor a transport failure
         (a 2xx or a permanent 4xx/5xx, for the caller to judge).
         """
-        import httpx
-
         client = self._http()
         failure = None
         for attempt in range(int(self.max_retries) + 1):
@@ -575,31 +602,11 @@ class HttpOracle:
                 if attempt:
                     self.n_retries += 1
             retry_after = None
-            try:
-                answer = client.request(method, path, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # Refused before a byte was sent: nothing reached the server, so the
-                # attempt is refunded (a negative charge), then retried.
-                if charge is not None and n_images:
-                    with self._lock:
-                        charge(-n_images)
-                failure = f"{type(exc).__name__}: {exc}"
-            except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.LocalProtocolError) as exc:
-                # Wrong on our side or the proxy's: a retry would fail the same way.
-                raise OracleError(self._redact(
-                    f"Cannot reach {self.url_public}: {type(exc).__name__}: {exc}")) from None
-            except httpx.TransportError as exc:
-                # Timeouts and broken connections: the images may have arrived.
-                self._count_sent(n_images)
-                failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            except httpx.RequestError as exc:
-                # An answer came but could not be read (bad encoding, redirect loop).
-                self._count_sent(n_images)
-                raise OracleError(self._redact(
-                    f"{self.url_public}{path}: unreadable answer: {type(exc).__name__}: "
-                    f"{exc}")) from None
-            else:
-                self._count_sent(n_images)
+            answer, failure, fatal = self._attempt(client, method, path, charge, n_images,
+                                                   kwargs)
+            if fatal is not None:
+                raise OracleError(fatal)
+            if answer is not None:
                 if not _retryable(answer.status_code):
                     return answer
                 failure = f"HTTP {answer.status_code} {self._error_text(answer)}"
@@ -626,6 +633,55 @@ class HttpOracle:
             f"{method} {self.url_public}{path} failed {int(self.max_retries) + 1} times; "
             f"last: {failure}"))
 
+    def _attempt(self, client, method, path, charge, n_images, kwargs):
+        """One attempt: ``(answer, failure, fatal)``, where one is set and each text redacted.
+
+        ``failure`` is worth a retry, ``fatal`` is not. Errors become text inside the
+        ``except`` blocks and the caller raises them outside: an httpx error holds the
+        request, its headers and the key with them, and must not travel on as the
+        ``__context__`` of the error a user sees.
+        """
+        import httpx
+
+        from ._transport import AnswerTooLarge, DeadlineExceeded, send
+
+        where = f"{method} {self.url_public}{path}"
+        try:
+            answer = send(client, method, path, deadline=self.deadline,
+                          max_bytes=self.max_response_bytes, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # Refused before a byte was sent: nothing reached the server, so the
+            # attempt is refunded (a negative charge), then retried.
+            if charge is not None and n_images:
+                with self._lock:
+                    charge(-n_images)
+            return None, self._redact(f"{type(exc).__name__}: {exc}"), None
+        except (httpx.UnsupportedProtocol, httpx.ProxyError, httpx.LocalProtocolError) as exc:
+            # Wrong on our side or the proxy's: a retry would fail the same way.
+            return None, None, self._redact(
+                f"Cannot reach {self.url_public}: {type(exc).__name__}: {exc}")
+        except DeadlineExceeded:
+            # A server this slow once is as slow again, and every retry is paid for.
+            self._count_sent(n_images)
+            return None, None, (f"{where}: the answer took longer than deadline="
+                                f"{self.deadline} s; not retried.")
+        except AnswerTooLarge as exc:
+            self._count_sent(n_images)
+            return None, None, (f"{where}: the answer {exc}, more than max_response_bytes="
+                                f"{self.max_response_bytes:,}; refused, not retried.")
+        except httpx.TransportError as exc:
+            # Timeouts and broken connections: the images may have arrived.
+            self._count_sent(n_images)
+            failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return None, self._redact(failure), None
+        except httpx.RequestError as exc:
+            # An answer came but could not be read (bad encoding, redirect loop).
+            self._count_sent(n_images)
+            return None, None, self._redact(
+                f"{self.url_public}{path}: unreadable answer: {type(exc).__name__}: {exc}")
+        self._count_sent(n_images)
+        return answer, None, None
+
     def _count_sent(self, n_images):
         if n_images:
             with self._lock:
@@ -638,8 +694,8 @@ class HttpOracle:
             text = answer.json().get("error") or answer.text
         except (ValueError, AttributeError):
             text = answer.text
-        text = " ".join(str(text).split())
-        text = text if len(text) <= limit else text[:limit] + "..."
+        # Redacted before it is cut, so a key across the cut leaves no part behind.
+        text = self._redact(text, limit=limit)
         return f"({answer.reason_phrase}): {text}" if text else f"({answer.reason_phrase})"
 
     def _status_message(self, answer, what):

@@ -50,7 +50,7 @@ def v2_datatype(dtype):
     raise ValueError(f"No v2 datatype for numpy dtype {dtype}.")
 
 
-def parse_metadata(payload, model_name):
+def parse_metadata(payload, model_name, redact=None):
     """The first input's name, shape and datatype, and the outputs, from model metadata.
 
     Parameters
@@ -59,6 +59,9 @@ def parse_metadata(payload, model_name):
         The body of ``GET /v2/models/{name}``.
     model_name : str
         For error messages.
+    redact : callable, optional
+        ``redact(text, limit=...)`` removes secrets from the part of the answer an
+        error message quotes, before it is cut short.
 
     Returns
     -------
@@ -66,7 +69,7 @@ def parse_metadata(payload, model_name):
         ``input_name``, ``input_shape`` (a list where dynamic sizes are None),
         ``input_datatype``, and ``outputs``, a list of ``{"name", "datatype", "shape"}``.
     """
-    meta = _loads(payload, f"the metadata of model {model_name!r}")
+    meta = _loads(payload, f"the metadata of model {model_name!r}", redact)
     try:
         first = meta["inputs"][0]
         outputs = [
@@ -132,7 +135,7 @@ def encode_request(name, x, binary=False, outputs=None):
     }
 
 
-def decode_response(content, headers, n):
+def decode_response(content, headers, n, redact=None):
     """The output tensors of an inference answer, by name, in the server's order.
 
     Parameters
@@ -144,6 +147,8 @@ def decode_response(content, headers, n):
         marks a binary answer.
     n : int
         The batch size sent: every output must have ``n`` rows.
+    redact : callable, optional
+        As for :func:`parse_metadata`.
 
     Returns
     -------
@@ -164,12 +169,12 @@ def decode_response(content, headers, n):
         header, raw = content[:json_length], content[json_length:]
     else:
         header, raw = content, b""
-    answer = _loads(header, "the inference response")
+    answer = _loads(header, "the inference response", redact)
     tensors = answer.get("outputs") if isinstance(answer, dict) else None
     if not isinstance(tensors, list) or not tensors:
         raise OracleError(
             "The inference response has no 'outputs' list; "
-            f"it starts {_preview(header)}."
+            f"it starts {_preview(header, redact)}."
         )
     outputs = {}
     offset = 0
@@ -179,7 +184,7 @@ def decode_response(content, headers, n):
             shape = tuple(int(d) for d in shape)
         except (KeyError, TypeError, ValueError):
             raise OracleError(
-                f"An output tensor lacks a name, shape or datatype: {_preview(tensor)}."
+                f"An output tensor lacks a name, shape or datatype: {_preview(tensor, redact)}."
             ) from None
         size = int(np.prod(shape))
         parameters = tensor.get("parameters") or {}
@@ -251,16 +256,22 @@ def _from_binary(chunk, datatype, name):
     return np.array(items, dtype=object)
 
 
-def _loads(payload, what):
+def _loads(payload, what, redact=None):
     try:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise OracleError(
-            f"The server answered malformed JSON for {what} ({exc}); "
-            f"the answer starts {_preview(payload)}."
-        ) from None
+        error = exc
+    # Raised outside the except block: the JSON error holds the whole answer (its
+    # ``doc``), unredacted, and would travel on as the new error's __context__.
+    raise OracleError(
+        f"The server answered malformed JSON for {what} ({error}); "
+        f"the answer starts {_preview(payload, redact)}."
+    )
 
 
-def _preview(payload, limit=120):
+def _preview(payload, redact=None, limit=120):
+    """The start of ``payload`` for an error message, redacted before it is cut."""
     text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else repr(payload)
+    if redact is not None:
+        text = redact(text)
     return repr(text[:limit] + ("..." if len(text) > limit else ""))

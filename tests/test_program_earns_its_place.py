@@ -1,0 +1,185 @@
+"""The program must matter: the search reads a held-out loss, learns where only the
+program carries the signal, works on a model with two outputs, and is never shipped
+when it made the model's answers worse than the program it started from."""
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
+from skbar._search import LatestOutputs, keep_better_program
+from skbar.optim import GradientDescent
+from skbar.oracles import FunctionOracle, RandomNetworkOracle
+from skbar.output_mapping import LinearHead
+
+
+class ProgramOnlyOracle:
+    """Blind without a program: source logit ``k`` is the product of the canvas centre's
+    brightness and the brightness of the ``k``-th stripe of the frame. Under the initial
+    grey frame every answer ties, whatever the sample."""
+
+    input_shape = (16, 16, 1)
+
+    def predict_proba(self, canvases):
+        canvases = np.asarray(canvases)
+        centre = canvases[:, 6:10, 6:10, 0].mean(axis=(1, 2)) - 0.5
+        stripes = np.stack([canvases[:, 2 * k:2 * k + 2, :3, 0].mean(axis=(1, 2))
+                            for k in range(8)], axis=1) - 0.5
+        return softmax(20 * centre[:, None] * stripes, axis=1)
+
+
+class GreyFrameOracle:
+    """Reads the sample's brightness clearly only through a grey frame: a frame far from
+    grey drowns the signal under a distractor (a program can only hurt)."""
+
+    input_shape = (16, 16, 1)
+
+    def predict_proba(self, canvases):
+        canvases = np.asarray(canvases)
+        n = len(canvases)
+        centre = canvases[:, 6:10, 6:10, 0]
+        frame = np.concatenate([canvases[:, :6].reshape(n, -1),
+                                canvases[:, 10:].reshape(n, -1)], axis=1)
+        clarity = np.exp(-30 * ((frame - 0.5) ** 2).mean(axis=1))
+        signal = (centre.mean(axis=(1, 2)) - 0.5) * clarity
+        distractor = centre[:, 0, 0] - 0.5
+        logits = np.stack([8 * signal, -8 * signal, 2 * distractor, np.zeros(n)], axis=1)
+        return softmax(logits, axis=1)
+
+
+class TowardsWhite(GradientDescent):
+    """A user's update rule that ignores the gradient and whitens the frame."""
+
+    def update(self, w, g):
+        return w + 1.0
+
+
+def _brightness_task(n=400, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, 16) * 0.6 + rng.randint(0, 2, (n, 1)) * 0.4
+    y = (X.mean(axis=1) > 0.5).astype(int)
+    half = n // 2
+    return X[:half], y[:half], X[half:], y[half:]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_defaults_learn_a_program_only_task_within_5000_queries(seed):
+    X, y, X_test, y_test = _brightness_task(seed=seed)
+    probe = BlackBoxReprogrammingClassifier(ProgramOnlyOracle(), rescale=False, max_iter=0,
+                                            random_state=seed).fit(X, y)
+    clf = BlackBoxReprogrammingClassifier(ProgramOnlyOracle(), rescale=False, max_iter=10**6,
+                                          max_queries=5000, random_state=seed).fit(X, y)
+    assert clf.n_queries_ <= 5000
+    assert probe.score(X_test, y_test) < 0.7  # no program, no signal
+    assert clf.score(X_test, y_test) >= 0.95
+    assert clf.search_check_["kept"] == "searched"
+
+
+def test_the_search_loss_is_held_out_not_the_heads_own_fit():
+    X, y, _, _ = _brightness_task()
+    common = dict(rescale=False, max_iter=40, random_state=0)
+    held_out = BlackBoxReprogrammingClassifier(RandomNetworkOracle((16, 16, 1), n_classes=30),
+                                               **common).fit(X, y)
+    fitted = BlackBoxReprogrammingClassifier(RandomNetworkOracle((16, 16, 1), n_classes=30),
+                                             output_mapping=LinearHead(objective="fitted"),
+                                             **common).fit(X, y)
+    # After the first refit (step 10) the fitted head is scored on the outputs it was
+    # fitted on; the held-out heads on outputs they have not seen.
+    assert np.mean(held_out.loss_curve_[10:]) > 1.5 * np.mean(fitted.loss_curve_[10:])
+
+
+def test_a_search_that_hurts_is_not_shipped():
+    X, y, X_test, y_test = _brightness_task()
+    common = dict(rescale=False, max_iter=20, random_state=0)
+    probe = BlackBoxReprogrammingClassifier(GreyFrameOracle(), **dict(common, max_iter=0))
+    probe.fit(X, y)
+    clf = BlackBoxReprogrammingClassifier(GreyFrameOracle(), optimizer=TowardsWhite(), **common)
+    clf.fit(X, y)
+    check = clf.search_check_
+    assert check["searched_accuracy"] < check["start_accuracy"] - 0.1
+    assert check["kept"] == "start"
+    np.testing.assert_array_equal(clf.program_, np.zeros_like(clf.program_))
+    assert clf.score(X_test, y_test) == pytest.approx(probe.score(X_test, y_test))
+    # Both passes over the training set were paid for, and counted.
+    assert clf.n_queries_ == 2 * len(X) + 20 * clf.queries_per_step(len(X))
+
+
+def test_keep_better_program_compares_the_same_samples_on_the_same_folds():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 30)
+    telling = np.eye(6)[2 * y] * 0.8 + 0.2 / 6  # class c answers source label 2c
+    noise = softmax(rng.randn(90, 6), axis=1)  # the search scrambled the answers
+    mapping = LinearHead().start(telling, y, np.array([[0], [2], [4]]), 3)
+
+    class Estimator:
+        program_ = np.ones(4)
+
+    est = Estimator()
+    start = LatestOutputs(y, telling, np.zeros(4))
+    seen = LatestOutputs(y, noise, np.ones(4))
+    keep_better_program(est, mapping, start, seen)
+    assert est.search_check_["start_accuracy"] == 1.0
+    assert est.search_check_["searched_accuracy"] < 0.6
+    assert est.search_check_["kept"] == "start"
+    np.testing.assert_array_equal(est.program_, np.zeros(4))
+    np.testing.assert_allclose(seen.scores, telling, rtol=1e-6)  # what the final refit reads
+
+
+def test_defaults_work_on_a_model_with_two_outputs_without_setting_m():
+    X, y, X_test, y_test = _brightness_task()
+    two = FunctionOracle(lambda c: ProgramOnlyOracle().predict_proba(c)[:, :2] /
+                         ProgramOnlyOracle().predict_proba(c)[:, :2].sum(1, keepdims=True),
+                         (16, 16, 1))
+    clf = BlackBoxReprogrammingClassifier(two, rescale=False, max_iter=10**6,
+                                          max_queries=5000, random_state=0).fit(X, y)
+    assert clf.label_map_.shape == (2, 1)
+    assert clf.score(X_test, y_test) >= 0.9
+    # m set by hand is still checked against what the model can give.
+    with pytest.raises(ValueError, match="2 target classes with m=3 source labels"):
+        BlackBoxReprogrammingClassifier(two, rescale=False, m=3, max_iter=1).fit(X, y)
+
+
+def test_m_auto_is_10_or_as_many_as_the_model_has_classes_for():
+    X, y, _, _ = _brightness_task()
+    few = BlackBoxReprogrammingClassifier(ProgramOnlyOracle(), rescale=False, max_iter=0)
+    assert few.fit(X, y).label_map_.shape == (2, 4)  # 8 source classes, 2 target classes
+    many = BlackBoxReprogrammingClassifier(RandomNetworkOracle((16, 16, 1), n_classes=30),
+                                           rescale=False, max_iter=0)
+    assert many.fit(X, y).label_map_.shape == (2, 10)
+
+
+def test_paper_bar_still_learns_the_program_only_task():
+    X, y, X_test, y_test = _brightness_task()
+    clf = BlackBoxReprogrammingClassifier(ProgramOnlyOracle(), rescale=False, max_iter=10**6,
+                                          max_queries=2000, random_state=0, **PAPER_BAR)
+    assert clf.fit(X, y).score(X_test, y_test) >= 0.95
+
+
+def test_scores_a_top_k_answer_leaves_out_are_read_one_nat_below_its_lowest():
+    from skbar.mapping import log_scores
+
+    scores = np.array([[0.5, 0.3, 0.0, 0.2], [0.25, 0.25, 0.25, 0.25]])
+    features = log_scores(scores)
+    np.testing.assert_allclose(features[0], np.log([0.5, 0.3, 0.2 / np.e, 0.2]))
+    np.testing.assert_allclose(features[1], np.log(0.25))  # full answers as they are
+
+
+def test_the_search_reads_the_average_on_top_k_answers_and_held_out_heads_otherwise():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 20)
+    full = softmax(rng.randn(40, 12), axis=1)
+    top3 = full * (full >= np.sort(full, axis=1)[:, [-3]])
+    label_map = np.array([[0, 1], [2, 3]])
+    assert LinearHead().start(full, y, label_map, 2).objective_ == "held-out"
+    head = LinearHead().start(top3, y, label_map, 2)
+    assert head.objective_ == "average"
+    # The average in the log domain: class c's score is the mean log score of its labels.
+    proba = head.objective_proba(top3, np.arange(40))
+    from skbar.mapping import log_scores
+
+    logits = log_scores(top3)[:, label_map].mean(axis=2)
+    np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-6)
+    # A checkpoint keeps which objective the search read.
+    restored = LinearHead()
+    restored.set_state(head.get_state())
+    assert restored.objective_ == "average"
