@@ -19,6 +19,7 @@ import zipfile
 import numpy as np
 
 from ._io import atomic_write
+from ._samples import data_range, iter_chunks
 
 # What an MT19937 state is made of (numpy.random.RandomState.get_state()).
 _MT_KEYS = 624
@@ -64,9 +65,11 @@ def load_checkpoint(path):
 def data_fingerprint(X, y):
     """A SHA-256 of the training data, so that a checkpoint resumes only on its own data."""
     digest = hashlib.sha256()
-    X = np.ascontiguousarray(X)
-    digest.update(f"{X.dtype.str}{X.shape}".encode())
-    digest.update(X.tobytes())
+    # The float32 bytes, read a chunk at a time: the digest of the whole array converted
+    # once (as skbar did before it read X in batches), without that copy.
+    digest.update(f"{np.dtype(np.float32).str}{X.shape}".encode())
+    for chunk in iter_chunks(X):
+        digest.update(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
     digest.update("\x00".join(map(str, np.asarray(y).ravel().tolist())).encode())
     return digest.hexdigest()
 
@@ -236,8 +239,9 @@ def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
         fields.fail("data_fingerprint", "differs from this training set's: a checkpoint "
                                         "continues the fit of its own data only. Give each "
                                         "fit its own path (in cross-validation, one per fold)")
+    low, high = data_range(X)
     if estimator.rescale and (fields.number("data_min"), fields.number("data_max")) != (
-            float(X.min()), float(X.max())):
+            low, high):
         fields.fail("data_min", f"and data_max are [{fields.number('data_min')}, "
                                 f"{fields.number('data_max')}], but the training data spans "
-                                f"[{float(X.min())}, {float(X.max())}]")
+                                f"[{low}, {high}]")

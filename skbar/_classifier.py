@@ -14,7 +14,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._checkpoint import check_resume, data_fingerprint
-from ._search import LatestOutputs, keep_better_program, refit_output_mapping, run_search
+from ._samples import Samples, data_range
+from ._search import (MAX_REFIT_SAMPLES, LatestOutputs, keep_better_program,
+                      refit_output_mapping, run_search)
 from ._validation import check_like_fit
 from .callbacks import CheckpointSaver, ProgressBar, as_callbacks, check_checkpoints_writable
 from .losses import cross_entropy, focal_loss
@@ -22,7 +24,7 @@ from .mapping import check_label_map, check_mapping_size, frequency_label_map, r
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
 from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from .output_mapping import OUTPUT_MAPPINGS
-from .program import Program, match_channels, resize_images, to_images
+from .program import Program
 
 _GRADIENTS = {"spsa": SPSA, "random": RandomDirections}
 _OPTIMIZERS = {"spsa-gc": SPSAGC, "sgd": SGD, "adam": Adam, "cma": CMAES}
@@ -183,7 +185,14 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     Notes
     -----
     The estimator reaches the model only through ``oracle``: no step uses a true
-    gradient. Peak memory of a step holds one minibatch of canvases, whatever ``q``.
+    gradient. Peak memory of a step holds one minibatch of canvases, whatever ``q``:
+    ``X`` (bytes or floats, in memory or a ``numpy.memmap``) is read, rescaled, resized
+    and composed a batch at a time, never copied whole. A learned output mapping keeps
+    the latest ``K`` scores (float32) of each training sample for its refits, of
+    50,000 samples at most (``skbar._search.MAX_REFIT_SAMPLES``): beyond that, of a
+    fixed random subset of 50,000, the same whatever the seed, on which the head is
+    refitted and the final choice of program (``search_check_``) is made; the search
+    still draws its minibatches from every sample.
 
     References
     ----------
@@ -291,7 +300,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             learned so far (``stop_reason_ == "interrupted"``), so that a script looping
             over fits stops too; ``warm_start=True`` continues from it.
         """
-        X, y = validate_data(self, X, y, allow_nd=True, dtype=np.float32,
+        # X as given (bytes, floats, a memmap): prepared a batch at a time, never copied whole.
+        X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric",
                              ensure_min_samples=2)
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
@@ -306,12 +316,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
         resume = self._resume_state(X, y, classes, callbacks, oracle)
         if resume is None:
-            self.data_min_, self.data_max_ = float(X.min()), float(X.max())
+            self.data_min_, self.data_max_ = data_range(X)
             self._refit_data = None
         self.sample_shape_in_ = X.shape[1:]
         self._data_fingerprint = data_fingerprint(X, y)
         samples = self._samples(X, canvas_shape)
-        program = Program(canvas_shape, samples.shape[1:3], self._program_shape(canvas_shape))
+        program = Program(canvas_shape, samples.sample_size, self._program_shape(canvas_shape))
 
         self.gradient_, optimizer, mapping = self._resolve_parts()
         rng = check_random_state(self.random_state)
@@ -355,9 +365,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         # Outputs the refits learn from: at first the training set under the initial
         # program, then, step by step, each minibatch under the current one.
         seen = getattr(self, "_refit_data", None)
-        if seen is None or not np.array_equal(seen.y, y_encoded):  # a new fit, or new data
+        if (seen is None or not np.array_equal(seen.y, y_encoded)  # a new fit, or new data
+                or seen.max_rows != MAX_REFIT_SAMPLES):
             seen = LatestOutputs(y_encoded, getattr(self, "_initial_outputs", None),
-                                 np.array(self.program_, copy=True))
+                                 np.array(self.program_, copy=True), MAX_REFIT_SAMPLES)
         # Kept for a warm start in this process (not pickled).
         self._refit_data, self._initial_outputs = seen, None
 
@@ -394,32 +405,33 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             The number of images sent (one per sample).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        samples = self._samples(X, self.canvas_shape_)
-        program = Program(self.canvas_shape_, samples.shape[1:3],
-                          self._program_shape(self.canvas_shape_))
+        samples, program = self._prepare(X)
         oracle = self._get_oracle()
-        scores = np.concatenate([call_oracle(oracle, canvases)
-                                 for _, canvases in self._canvas_chunks(program, samples)])
         y_encoded = np.searchsorted(self.classes_, np.asarray(y))
+        seen = LatestOutputs(y_encoded, max_rows=MAX_REFIT_SAMPLES)
+        for idx, canvases in self._canvas_chunks(program, samples):
+            seen.record(idx, call_oracle(oracle, canvases))
+        seen.complete_under = np.array(self.program_, copy=True)
         # A new mapping object: a shallow copy of the estimator keeps the one it had.
         self.output_mapping_ = copy.deepcopy(self.output_mapping_)
-        seen = LatestOutputs(y_encoded, scores, np.array(self.program_, copy=True))
         start = getattr(self, "_start_outputs", None)
-        if start is not None and np.array_equal(start.y, y_encoded):
+        if (start is not None and np.array_equal(start.y, y_encoded)
+                and start.max_rows == seen.max_rows):
             # As the fit's final pass: the program the fit started from, if it reads better.
             keep_better_program(self, self.output_mapping_, start, seen)
         refit_output_mapping(self.output_mapping_, seen)
         self.label_map_ = self.output_mapping_.label_map_
-        return samples.shape[0]
+        return len(samples)
 
     def _canvas_chunks(self, program, samples):
-        """``(indices, canvases)`` of ``samples`` under the current program, a chunk at a time."""
+        """``(indices, canvases)`` of ``samples`` under the current program, a chunk at a time.
+
+        ``samples`` is a :class:`~skbar._samples.Samples`: each chunk is read from ``X``
+        and prepared only when it is composed.
+        """
         frame = program.frame(self.program_)
-        chunk = max(self.batch_size, 64)
-        for start in range(0, samples.shape[0], chunk):
-            idx = np.arange(start, min(start + chunk, samples.shape[0]))
-            yield idx, program.compose(frame, samples[idx])
+        for idx, chunk in samples.chunks(max(self.batch_size, 64)):
+            yield idx, program.compose(frame, chunk)
 
     # ------------------------------------------------------------- predict
 
@@ -435,11 +447,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
+        samples, program = self._prepare(X)
         oracle = self._get_oracle()
-        samples = self._samples(X, self.canvas_shape_)
-        program = Program(self.canvas_shape_, samples.shape[1:3],
-                          self._program_shape(self.canvas_shape_))
         proba = [self.output_mapping_.transform(call_oracle(oracle, canvases))
                  for _, canvases in self._canvas_chunks(program, samples)]
         return np.concatenate(proba, axis=0)
@@ -468,11 +477,11 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         canvases : ndarray of shape (n_samples, H, W, C), float32 in [0, 1]
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype=np.float32)
-        samples = self._samples(X, self.canvas_shape_)
-        program = Program(self.canvas_shape_, samples.shape[1:3],
-                          self._program_shape(self.canvas_shape_))
-        return program.compose(program.frame(self.program_), samples)
+        samples, program = self._prepare(X)
+        canvases = np.empty((len(samples),) + tuple(self.canvas_shape_), dtype=np.float32)
+        for idx, chunk in self._canvas_chunks(program, samples):
+            canvases[idx] = chunk
+        return canvases
 
     def __getstate__(self):
         # The refit data are a cache of outputs for a warm start in this process: they
@@ -509,18 +518,20 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         return load()
 
     def _samples(self, X, canvas_shape):
-        """``X`` as pixels in [0, 1], resized and with the canvas's channels."""
-        X = check_like_fit(self, X)
-        if self.rescale:
-            span = self.data_max_ - self.data_min_
-            X = (X - self.data_min_) / (span if span > 0 else 1.0)
-            X = np.clip(X, 0.0, 1.0)
-        images = to_images(X, self.sample_shape)
-        if self.embed_size is not None:
-            size = self.embed_size
-            size = (size, size) if isinstance(size, Integral) else tuple(size)
-            images = resize_images(images, size)
-        return match_channels(images, canvas_shape[2])
+        """``X``'s samples as pixels in [0, 1], resized and with the canvas's channels,
+        each prepared when a batch takes it (:class:`~skbar._samples.Samples`)."""
+        check_like_fit(self, X)
+        return Samples(X, canvas_shape[2], sample_shape=self.sample_shape,
+                       embed_size=self.embed_size,
+                       data_range=(self.data_min_, self.data_max_) if self.rescale else None)
+
+    def _prepare(self, X):
+        """``X`` validated against ``fit``, as :class:`~skbar._samples.Samples`, and the program."""
+        X = validate_data(self, X, reset=False, allow_nd=True, dtype="numeric")
+        samples = self._samples(X, self.canvas_shape_)
+        program = Program(self.canvas_shape_, samples.sample_size,
+                          self._program_shape(self.canvas_shape_))
+        return samples, program
 
     def _program_shape(self, canvas_shape):
         if isinstance(self.program_shape, str):  # "auto"
@@ -576,10 +587,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         frequency = isinstance(self.mapping, str) and self.mapping == "frequency"
         scores = None
         if frequency or mapping.needs_initial_outputs:
-            if not counter.can_afford(samples.shape[0]):
+            if not counter.can_afford(len(samples)):
                 raise ValueError(
                     f"mapping='frequency' and output_mapping='linear' query every training "
-                    f"sample once ({samples.shape[0]} queries) but max_queries="
+                    f"sample once ({len(samples)} queries) but max_queries="
                     f"{self.max_queries}; raise max_queries, or use mapping='random' with "
                     "output_mapping='average'."
                 )
@@ -590,7 +601,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             n_source = getattr(self._get_oracle(), "n_classes", None)
             if n_source is None:
                 # An oracle that does not say how many classes it has is asked once.
-                one = program.compose(program.frame(self.program_), samples[:1])
+                one = program.compose(program.frame(self.program_), samples.take([0]))
                 n_source = counter(one).shape[1]
         self.n_source_classes_ = int(n_source)
         m = self._labels_per_class(n_classes)

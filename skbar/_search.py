@@ -16,26 +16,78 @@ from .callbacks import CheckpointSaver
 from .oracles import BudgetExhausted, OracleError
 
 
+#: The most training samples whose latest outputs a learned output mapping keeps for its
+#: refits (``K`` float32 scores each: 200 MB at 50,000 x 1,000 classes): beyond it, a
+#: fixed random subset of this many (see :class:`LatestOutputs`).
+MAX_REFIT_SAMPLES = 50_000
+
+
 class LatestOutputs:
     """The latest oracle output paid for on each training sample: refit data for free.
 
     Refits of the output mapping read one row per distinct sample, each from the most
     recent program it was queried under, so no row is counted twice and none is lost.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        The encoded labels of every training sample.
+    initial : ndarray of shape (n, K), optional
+        Outputs of every sample under ``program``, from one pass.
+    program : ndarray, optional
+    max_rows : int, optional
+        Keep the outputs of at most this many samples: a fixed random subset (the same
+        for a given ``n``, whatever the seed of the fit), so memory holds ``max_rows * K``
+        float32 scores however large the training set. The refits and the final choice
+        between the searched and the starting program (:func:`keep_better_program`)
+        then read this subset only; the outputs of the other samples are paid for and
+        used by the search, but not kept. None keeps every sample.
+
+    Attributes
+    ----------
+    kept : ndarray of int
+        The samples whose outputs are kept, in increasing order.
+    scores : ndarray of shape (len(kept), K), float32, or None
+    known : ndarray of shape (len(kept),) of bool
     """
 
-    def __init__(self, y, initial=None, program=None):
+    def __init__(self, y, initial=None, program=None, max_rows=None):
         self.y = y
-        self.scores = None if initial is None else np.asarray(initial, dtype=np.float32)
-        self.known = np.full(len(y), initial is not None)
+        n = len(y)
+        if max_rows is None or n <= max_rows:
+            self.kept = np.arange(n)
+        else:
+            # Its own stream: the fit's random state draws exactly as without a cap.
+            self.kept = np.sort(np.random.RandomState(0).choice(n, int(max_rows), replace=False))
+        self._row = np.full(n, -1, dtype=np.intp)
+        self._row[self.kept] = np.arange(len(self.kept))
+        self.max_rows = max_rows
+        self.scores = None if initial is None else np.asarray(initial, dtype=np.float32)[
+            self.kept if len(self.kept) < n else slice(None)]
+        self.known = np.full(len(self.kept), initial is not None)
         #: The program every row was taken under, when one pass covered them all.
         self.complete_under = None if initial is None else program
 
+    @property
+    def labels(self):
+        """The labels of the kept samples, row for row with ``scores``."""
+        return self.y[self.kept]
+
     def record(self, idx, scores):
+        rows = self._row[idx]
+        keep = rows >= 0
         if self.scores is None:
-            self.scores = np.zeros((len(self.y), scores.shape[1]), dtype=np.float32)
-        self.scores[idx] = scores
-        self.known[idx] = True
+            self.scores = np.zeros((len(self.kept), scores.shape[1]), dtype=np.float32)
+        self.scores[rows[keep]] = scores[keep]
+        self.known[rows[keep]] = True
         self.complete_under = None
+
+    def copy(self):
+        """A copy whose scores are its own (the outputs under the program so far)."""
+        new = copy.copy(self)
+        new.scores = None if self.scores is None else self.scores.copy()
+        new.known = self.known.copy()
+        return new
 
     def __bool__(self):
         return bool(self.known.any())
@@ -72,7 +124,7 @@ def keep_better_program(est, mapping, start, seen):
     the program it started from (the grey frame: the black-box linear probe) is never
     worse than itself. Sets ``est.search_check_``.
     """
-    labels = seen.y
+    labels = seen.labels
     before = holdout_correct(mapping, start.scores, labels)
     after = holdout_correct(mapping, seen.scores, labels)
     if before is None or after is None:
@@ -90,9 +142,9 @@ def keep_better_program(est, mapping, start, seen):
 
 def refit_output_mapping(mapping, seen):
     """Refit ``mapping`` on the latest outputs in ``seen`` (needs two classes among them)."""
-    labels = seen.y[seen.known]
+    labels = seen.labels[seen.known]
     if np.unique(labels).size >= 2:
-        mapping.refit(seen.scores[seen.known], labels, np.flatnonzero(seen.known))
+        mapping.refit(seen.scores[seen.known], labels, seen.kept[seen.known])
 
 
 def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbacks):
@@ -105,8 +157,8 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
     counter : skbar.oracles.QueryCounter
         Every query goes through it: it holds the budget.
     program : skbar.program.Program
-    samples : ndarray of shape (n, h, w, C)
-        The training samples, ready to embed.
+    samples : skbar._samples.Samples
+        The training samples, each prepared to embed when a minibatch takes it.
     y : ndarray of shape (n,)
         Encoded labels.
     loss_fn : callable
@@ -117,7 +169,7 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
     callbacks : list of skbar.callbacks.Callback
     """
     optimizer, mapping = est.optimizer_, est.output_mapping_
-    n = samples.shape[0]
+    n = len(samples)
     batch = min(est.batch_size, n)
     step_cost = optimizer.n_evaluations(est.q, est.gradient_) * batch
     # Queries kept back for the final pass over the training set.
@@ -129,14 +181,16 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
     start, est.search_check_ = None, None
     if reserve and seen.complete_under is not None and np.array_equal(
             seen.complete_under, est.program_):
-        start = LatestOutputs(seen.y, seen.scores.copy(), np.array(est.program_, copy=True))
+        start = seen.copy()
+        start.complete_under = np.array(est.program_, copy=True)
     # Kept for refit_output_mapping, which ends a stopped fit as this one ends (not pickled).
     est._start_outputs = start
 
     def evaluate(candidates, idx):
+        batch_samples = samples.take(idx)  # read and prepared once, for every candidate
         losses = []
         for k, w_trial in enumerate(candidates):
-            scores = counter(program.compose(program.frame(w_trial), samples[idx]))
+            scores = counter(program.compose(program.frame(w_trial), batch_samples))
             if k == 0 and mapping.learned:
                 # The step's first outputs, at or near the current program: free data
                 # for refitting the output mapping (one evaluation a step).

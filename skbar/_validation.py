@@ -5,7 +5,7 @@ images ``(n, 4, 8)`` after ``(n, 4, 4)``, or grey after RGB, pass it and would b
 embedded, cropped or padded without a word.
 """
 
-import numpy as np
+from ._samples import data_range
 
 #: With ``rescale=False``, how far outside ``[0, 1]`` a value may lie and be clipped
 #: rather than refused: test data scaled by a ``MinMaxScaler`` fitted on the training
@@ -14,26 +14,23 @@ PIXEL_SLACK = 0.25
 
 
 def check_like_fit(estimator, X):
-    """``X``, checked against ``fit``: same sample shape and, without rescaling, pixels.
+    """Check ``X`` against ``fit``: the same sample shape and, without rescaling, pixels.
 
     Parameters
     ----------
     estimator : BlackBoxReprogrammingClassifier
         Its ``sample_shape_in_`` (set by ``fit``) and ``rescale``.
-    X : ndarray of shape (n, ...)
-        As ``validate_data`` returned it.
-
-    Returns
-    -------
-    X : ndarray
-        With ``rescale=False``, clipped to ``[0, 1]`` (see :data:`PIXEL_SLACK`).
+    X : ndarray or numpy.memmap of shape (n, ...)
+        As ``validate_data`` returned it (any numeric dtype); values beyond ``[0, 1]``
+        by less than :data:`PIXEL_SLACK` are clipped batch by batch
+        (:class:`skbar._samples.Samples`).
 
     Raises
     ------
     ValueError
         If a sample's shape (height, width, channels) is not the one ``fit`` saw, or,
         with ``rescale=False``, if a value lies more than :data:`PIXEL_SLACK` outside
-        ``[0, 1]``.
+        ``[0, 1]``. ``X`` is read a chunk at a time, never copied whole.
     """
     expected = getattr(estimator, "sample_shape_in_", None)
     if expected is not None and tuple(X.shape[1:]) != tuple(expected):
@@ -43,11 +40,10 @@ def check_like_fit(estimator, X):
             "size and channels (resize or convert them first)."
         )
     if estimator.rescale or not X.size:
-        return X
-    if X.min() < -PIXEL_SLACK or X.max() > 1 + PIXEL_SLACK:
+        return
+    low, high = data_range(X)
+    if low < -PIXEL_SLACK or high > 1 + PIXEL_SLACK:
         raise ValueError(
-            f"rescale=False takes X as pixels in [0, 1], but X spans [{float(X.min()):g}, "
-            f"{float(X.max()):g}]; divide bytes by 255, or set rescale=True to map the "
-            "range seen in fit to [0, 1]."
+            f"rescale=False takes X as pixels in [0, 1], but X spans [{low:g}, {high:g}]; "
+            "divide bytes by 255, or set rescale=True to map the range seen in fit to [0, 1]."
         )
-    return np.clip(X, 0.0, 1.0)

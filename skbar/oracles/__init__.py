@@ -3,6 +3,7 @@
 from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, call_oracle,
                     oracle_input_shape)
 from ._canvas import CanvasAdapter
+from ._dask import DaskOracle
 from ._http import HttpOracle
 from ._onnx import OnnxOracle
 from ._responses import ScoreVectorResponse, TopKResponse
@@ -11,6 +12,7 @@ from ._toy import RandomNetworkOracle
 __all__ = [
     "BudgetExhausted",
     "CanvasAdapter",
+    "DaskOracle",
     "FunctionOracle",
     "HttpOracle",
     "OnnxOracle",

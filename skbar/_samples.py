@@ -1,0 +1,96 @@
+"""Target samples prepared a minibatch at a time, from ``X`` as the user gave it.
+
+``X`` may be bytes or floats, in memory or a ``numpy.memmap``: it is never copied whole.
+Each batch is read, converted to float32, rescaled to ``[0, 1]``, laid out as images,
+resized and given the canvas's channels only when the search, a prediction or a pass
+over the training set needs it (:meth:`Samples.take`), so peak memory follows the batch
+size, not the number of samples. The arithmetic is the one a whole-array conversion
+does, row by row, so a seeded fit gives the same program bit for bit either way.
+"""
+
+from numbers import Integral
+
+import numpy as np
+
+from .program import match_channels, resize_images, to_images
+
+#: Rows read at a time by the passes over the whole of ``X`` (range, fingerprint).
+CHUNK_ROWS = 1024
+
+
+def iter_chunks(X, rows=CHUNK_ROWS):
+    """``X`` in consecutive slices of ``rows`` samples (views of a memmap: no copy)."""
+    for start in range(0, X.shape[0], rows):
+        yield X[start:start + rows]
+
+
+def data_range(X):
+    """``(min, max)`` of ``X`` as float32 values, read a chunk at a time.
+
+    The same numbers as ``X.astype(np.float32).min()`` and ``.max()``: rounding to
+    float32 keeps the order of values, so the extremes round to the extremes.
+    """
+    low, high = np.inf, -np.inf
+    for chunk in iter_chunks(X):
+        if chunk.size:
+            low = min(low, float(np.float32(chunk.min())))
+            high = max(high, float(np.float32(chunk.max())))
+    return low, high
+
+
+class Samples:
+    """``X``'s samples, each prepared for the canvas when a batch asks for it.
+
+    Parameters
+    ----------
+    X : ndarray or numpy.memmap of shape (n, n_features), (n, h, w) or (n, h, w, c)
+        As validated: any numeric dtype. Only the rows a batch takes are read.
+    n_channels : int
+        The canvas's channels: grey samples are repeated over them.
+    sample_shape : tuple of int, optional
+        ``(h, w)`` or ``(h, w, c)`` for 2-D ``X`` (see :func:`skbar.program.to_images`).
+    embed_size : int or tuple of int, optional
+        ``(h, w)`` each sample is resized to (Pillow, bilinear).
+    data_range : tuple of float, optional
+        ``(min, max)`` mapped linearly to ``[0, 1]`` (clipped); None takes ``X`` as
+        pixels already, clipped to ``[0, 1]``.
+
+    Attributes
+    ----------
+    sample_size : tuple of int
+        ``(h, w)`` of a prepared sample, as embedded on the canvas.
+    """
+
+    def __init__(self, X, n_channels, *, sample_shape=None, embed_size=None, data_range=None):
+        self.X = X
+        self.n_channels = int(n_channels)
+        self.sample_shape = sample_shape
+        if isinstance(embed_size, Integral):
+            embed_size = (embed_size, embed_size)
+        self.embed_size = None if embed_size is None else tuple(embed_size)
+        self.data_range = data_range
+        # One sample prepared now: its size, and any layout error before a query is paid.
+        self.sample_size = tuple(self.take(np.arange(min(1, len(self)))).shape[1:3])
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def take(self, idx):
+        """The samples ``idx``, prepared: float32 ``(len(idx), h, w, n_channels)`` in [0, 1]."""
+        X = np.asarray(self.X[np.asarray(idx, dtype=np.intp)], dtype=np.float32)
+        if self.data_range is None:
+            X = np.clip(X, 0.0, 1.0)
+        else:
+            low, high = self.data_range
+            span = high - low
+            X = np.clip((X - low) / (span if span > 0 else 1.0), 0.0, 1.0)
+        images = to_images(X, self.sample_shape)
+        if self.embed_size is not None:
+            images = resize_images(images, self.embed_size)
+        return match_channels(images, self.n_channels)
+
+    def chunks(self, rows):
+        """``(indices, prepared samples)`` over all of ``X``, ``rows`` at a time, in order."""
+        for start in range(0, len(self), rows):
+            idx = np.arange(start, min(start + rows, len(self)))
+            yield idx, self.take(idx)

@@ -1,0 +1,290 @@
+"""One fit's queries spread over a Dask cluster: each worker answers a part of every batch.
+
+Each worker builds its own replica of the source model once (an ONNX Runtime session, an
+HTTP connection pool) from a picklable oracle or factory, and keeps it for every later
+batch. The batch is cut into contiguous parts, one per worker, and the answers are put
+back together in order, so the estimator sees the same scores as from one process and a
+seeded fit gives the same program. Dask is imported only when a batch is sent.
+"""
+
+import itertools
+import pickle
+
+import numpy as np
+
+from ._base import OracleError, oracle_input_shape
+
+#: Replicas built on this process's workers, by (oracle token, worker address).
+_REPLICAS = {}
+_TOKENS = itertools.count()
+
+
+def _replica(token, payload):
+    """This worker's replica of the oracle, built from ``payload`` on first use."""
+    from distributed import get_worker
+
+    key = (token, get_worker().address)
+    if key not in _REPLICAS:
+        kind, obj = pickle.loads(payload)
+        _REPLICAS[key] = obj() if kind == "factory" else obj
+    return _REPLICAS[key]
+
+
+class ReplicaError(Exception):
+    """A worker's replica raised: ``args`` are the worker's address and what it raised."""
+
+
+def _answer(token, payload, canvases):
+    """The replica's raw scores for one part of a batch (checked by the estimator)."""
+    from distributed import get_worker
+
+    try:
+        replica = _replica(token, payload)
+        fn = replica.predict_proba if hasattr(replica, "predict_proba") else replica
+        if getattr(replica, "charges_queries", False):
+            # The images were charged on the client, once per part sent (see DaskOracle).
+            return np.asarray(fn(canvases, charge=None))
+        return np.asarray(fn(canvases))
+    except Exception as exc:
+        raise ReplicaError(get_worker().address, f"{type(exc).__name__}: {exc}") from None
+
+
+def _describe(token, payload):
+    replica = _replica(token, payload)
+    return oracle_input_shape(replica), getattr(replica, "n_classes", None)
+
+
+def _forget(token):
+    for key in [key for key in _REPLICAS if key[0] == token]:
+        del _REPLICAS[key]
+
+
+class DaskOracle:
+    """An oracle whose every batch is split across the workers of a Dask cluster.
+
+    Each worker holds its own replica of the source model, built once from ``oracle``
+    (pickled: an :class:`~skbar.oracles.OnnxOracle` travels as its file path and opens
+    its own session, an :class:`~skbar.oracles.HttpOracle` as its endpoint and opens its
+    own connections) or from ``factory()``. A batch of ``n`` canvases is cut into
+    contiguous parts, one per worker (``n_parts``), sent at once, and the answers are
+    concatenated in order: the estimator, its query count and its budget see one oracle.
+
+    Parameters
+    ----------
+    oracle : object, default=None
+        A picklable oracle (anything :func:`~skbar.oracles.call_oracle` takes).
+    factory : callable, default=None
+        Instead of ``oracle``: ``factory()`` builds the oracle on each worker (for a
+        model that cannot be pickled). Give ``input_shape``, or it is asked of a worker.
+    client : distributed.Client, default=None
+        The cluster; None uses the current client (``distributed.get_client()``).
+    n_parts : int, default=None
+        Parts per batch; None is the number of workers when the batch is sent.
+    failover : int, default=1
+        How many times a part whose worker was lost, or whose replica raised, is sent
+        again, to another worker where there is one, before the call raises
+        :class:`~skbar.oracles.OracleError`. Each resend is charged again.
+    input_shape : tuple of int, default=None
+        The canvas ``(H, W, C)``; None reads it from ``oracle`` (or a worker's replica).
+
+    Attributes
+    ----------
+    n_images : int
+        Images sent to the workers, resends included.
+    n_failovers : int
+        Parts sent again after a lost worker or a failed replica.
+
+    Notes
+    -----
+    Every image is charged before it leaves, once per part sent, so a
+    :class:`~skbar.oracles.QueryCounter` (every fit wraps its oracle in one) counts
+    exactly and refuses a batch, or a resend, that would pass ``max_queries``. A replica
+    that retries on its own (:class:`~skbar.oracles.HttpOracle`) is not charged for its
+    retries on the worker. Dask's scheduler reruns a task whose worker died on its own,
+    unseen here, up to ``distributed.scheduler.allowed-failures`` times (3 by default):
+    set it to 0 so that every resend goes through ``failover`` and is charged.
+
+    Examples
+    --------
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> client = Client(LocalCluster(n_workers=4))  # doctest: +SKIP
+    >>> oracle = DaskOracle(OnnxOracle("model.onnx"), client=client)  # doctest: +SKIP
+    >>> BlackBoxReprogrammingClassifier(oracle).fit(X, y)  # doctest: +SKIP
+    """
+
+    charges_queries = True
+
+    def __init__(self, oracle=None, *, factory=None, client=None, n_parts=None, failover=1,
+                 input_shape=None):
+        if (oracle is None) == (factory is None):
+            raise ValueError("Give DaskOracle one of oracle= or factory=.")
+        if factory is not None and not callable(factory):
+            raise TypeError(f"factory must be callable, got {type(factory).__name__}.")
+        self.oracle = oracle
+        self.factory = factory
+        self.client = client
+        self.n_parts = n_parts
+        self.failover = int(failover)
+        self._input_shape = None if input_shape is None else tuple(input_shape)
+        self._n_classes = None
+        self._token = f"skbar-dask-oracle-{next(_TOKENS)}-{id(self)}"
+        self._shipped = None
+        self.n_images = 0
+        self.n_failovers = 0
+
+    def __getstate__(self):
+        # A client and the future of the shipped model belong to this process.
+        state = self.__dict__.copy()
+        state["client"] = None
+        state["_shipped"] = None
+        return state
+
+    # ----------------------------------------------------------- the cluster
+
+    def _client(self):
+        if self.client is not None:
+            return self.client
+        from distributed import get_client
+
+        try:
+            return get_client()
+        except ValueError as exc:
+            raise OracleError(
+                "DaskOracle has no cluster: pass client=distributed.Client(...), or create "
+                "one before the fit.") from exc
+
+    def _ship(self, client):
+        """The pickled model, sent once to every worker (a future the tasks read)."""
+        if self._shipped is None or self._shipped[0] is not client:
+            kind, obj = ("oracle", self.oracle) if self.oracle is not None else (
+                "factory", self.factory)
+            try:
+                import cloudpickle as pickler  # lambdas and local functions too
+            except ImportError:  # pragma: no cover - distributed depends on cloudpickle
+                pickler = pickle
+            payload = pickler.dumps((kind, obj))
+            future = client.scatter(payload, broadcast=True, hash=False)
+            self._shipped = (client, future)
+        return self._shipped[1]
+
+    def _describe(self):
+        if self._input_shape is None and self.oracle is not None:
+            self._input_shape = oracle_input_shape(self.oracle)
+            self._n_classes = getattr(self.oracle, "n_classes", None)
+        if self._input_shape is None:
+            client = self._client()
+            shape, n_classes = client.submit(_describe, self._token, self._ship(client),
+                                             pure=False).result()
+            self._input_shape, self._n_classes = tuple(shape), n_classes
+
+    @property
+    def input_shape(self):
+        self._describe()
+        return self._input_shape
+
+    @property
+    def n_classes(self):
+        if self.oracle is not None:
+            return getattr(self.oracle, "n_classes", None)
+        self._describe()
+        return self._n_classes
+
+    def close(self):
+        """Drop the workers' replicas (they are rebuilt if the oracle is used again)."""
+        if self._shipped is not None:
+            self._shipped[0].run(_forget, self._token)
+            self._shipped = None
+
+    # --------------------------------------------------------------- queries
+
+    def predict_proba(self, canvases, charge=None):
+        """Scores ``(n, K)`` of ``canvases``, each part answered by one worker.
+
+        Parameters
+        ----------
+        canvases : ndarray of shape (n, H, W, C)
+        charge : callable, default=None
+            ``charge(n_images)`` before each part leaves (the fit's budget).
+
+        Raises
+        ------
+        OracleError
+            If a part could not be answered after ``failover`` resends.
+        BudgetExhausted
+            If a resend would pass the budget; nothing more is sent.
+        """
+        from distributed import wait
+
+        canvases = np.asarray(canvases)
+        client = self._client()
+        payload = self._ship(client)
+        live = sorted(client.scheduler_info()["workers"])
+        n_parts = self.n_parts or max(1, len(live))
+        parts = np.array_split(canvases, min(n_parts, max(1, len(canvases))))
+        if charge is not None:
+            charge(len(canvases))
+        self.n_images += len(canvases)
+        # Part i to worker i, round robin: the scheduler alone may queue several parts on
+        # one idle worker, and a latency-bound model gains only if they run side by side.
+        futures = [client.submit(_answer, self._token, payload, part, pure=False,
+                                 workers=[live[i % len(live)]] if live else None,
+                                 allow_other_workers=True)
+                   for i, part in enumerate(parts)]
+        answers = [None] * len(parts)
+        for attempt in range(self.failover + 1):
+            wait([future for future in futures if future is not None])
+            failed = []
+            for i, future in enumerate(futures):
+                if future is None:
+                    continue
+                if future.status == "finished":
+                    answers[i] = future.result()
+                else:
+                    failed.append((i, future))
+            if not failed:
+                break
+            if attempt == self.failover:
+                i, future = failed[0]
+                raise OracleError(
+                    f"DaskOracle: {len(failed)} of {len(parts)} parts of a batch of "
+                    f"{len(canvases)} canvases failed after {self.failover} resend(s): "
+                    f"{_describe_failure(future)}")
+            futures = [None] * len(parts)
+            live = list(client.scheduler_info()["workers"])
+            for i, future in failed:
+                # Elsewhere than a replica that raised (a lost worker is gone already).
+                others = [w for w in live if w != _failed_worker(future)] or None
+                if charge is not None:
+                    charge(len(parts[i]))  # a resend is a query: it may reach the model
+                self.n_images += len(parts[i])
+                self.n_failovers += 1
+                futures[i] = client.submit(_answer, self._token, payload, parts[i],
+                                           pure=False, workers=others,
+                                           allow_other_workers=True)
+        return np.concatenate(answers, axis=0)
+
+    __call__ = predict_proba
+
+    def __repr__(self):
+        what = self.oracle if self.oracle is not None else self.factory
+        return f"DaskOracle({what!r})"
+
+
+def _failure(future):
+    try:
+        return future.exception()
+    except Exception as err:  # cancelled: no exception to read
+        return err
+
+
+def _failed_worker(future):
+    """The address of the worker whose replica raised, if that is how the part failed."""
+    exc = _failure(future)
+    return exc.args[0] if isinstance(exc, ReplicaError) else None
+
+
+def _describe_failure(future):
+    exc = _failure(future)
+    if isinstance(exc, ReplicaError):
+        return f"the replica on worker {exc.args[0]} raised {exc.args[1]}"
+    return f"{type(exc).__name__}: {exc} (a worker lost?)"
