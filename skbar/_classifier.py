@@ -11,7 +11,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
+                                      validate_data)
 
 from ._checkpoint import check_resume, data_fingerprint
 from ._samples import Samples, data_range
@@ -300,9 +301,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             learned so far (``stop_reason_ == "interrupted"``), so that a script looping
             over fits stops too; ``warm_start=True`` continues from it.
         """
-        # X as given (bytes, floats, a memmap): prepared a batch at a time, never copied whole.
-        X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric",
-                             ensure_min_samples=2)
+        # X as given (bytes, floats, a memmap, image files): prepared a batch at a time,
+        # never copied whole.
+        X, y = self._check_input(X, y)
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
         if classes.size < 2:
@@ -525,9 +526,33 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                        embed_size=self.embed_size,
                        data_range=(self.data_min_, self.data_max_) if self.rescale else None)
 
+    def _check_input(self, X, y=None):
+        """``X`` (and ``y``) checked as scikit-learn does; image files as they are.
+
+        :class:`~skbar.datasets.ImageFiles` decodes images only when a batch indexes it,
+        so it is not converted here: its shape is checked against ``fit`` (by
+        ``check_like_fit``) and its pixels by each batch.
+        """
+        from .datasets import ImageFiles
+
+        fitting = y is not None
+        if not isinstance(X, ImageFiles):
+            if fitting:
+                return validate_data(self, X, y, allow_nd=True, dtype="numeric",
+                                     ensure_min_samples=2)
+            return validate_data(self, X, reset=False, allow_nd=True, dtype="numeric")
+        if not fitting:
+            return X
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        if len(X) < 2:
+            raise ValueError(f"Found {len(X)} sample(s) while a minimum of 2 is required.")
+        self.n_features_in_ = X.shape[1]  # as validate_data counts an n-d array's features
+        return X, y
+
     def _prepare(self, X):
         """``X`` validated against ``fit``, as :class:`~skbar._samples.Samples`, and the program."""
-        X = validate_data(self, X, reset=False, allow_nd=True, dtype="numeric")
+        X = self._check_input(X)
         samples = self._samples(X, self.canvas_shape_)
         program = Program(self.canvas_shape_, samples.sample_size,
                           self._program_shape(self.canvas_shape_))

@@ -16,7 +16,7 @@ The loaders read the files as each data set ships them; none downloads anything.
 
 from ._abide import load_abide
 from ._asd_task import ASD, CONTROL, correlation_to_pixels, load_asd_task, upper_triangle
-from ._base import balance_classes
+from ._base import ImageFiles, balance_classes
 from ._image_folder import load_image_folder
 from ._melanoma import load_melanoma
 from ._retinopathy import load_retinopathy
@@ -25,6 +25,7 @@ from ._simulated_asd import make_asd_cohort, write_abide_layout
 __all__ = [
     "ASD",
     "CONTROL",
+    "ImageFiles",
     "balance_classes",
     "correlation_to_pixels",
     "load_abide",

@@ -234,6 +234,77 @@ def load_images(paths, size):
     return images
 
 
+class ImageFiles:
+    """Image files as a read-only array ``(n, height, width, 3)``, decoded when indexed.
+
+    Give it to :class:`~skbar.BlackBoxReprogrammingClassifier` as ``X``: a fit, a
+    prediction or a pass over the training set decode only the images of the batch
+    they need (Pillow, RGB, resized to ``size``, float32 in ``[0, 1]``, as
+    :func:`load_images` does), so a folder of photographs larger than memory can be
+    reprogrammed. :func:`skbar.datasets.load_image_folder` returns one with
+    ``lazy=True``.
+
+    Parameters
+    ----------
+    paths : sequence of str or path-like
+        One image file per sample.
+    size : int or (int, int)
+        ``(height, width)`` every image is resized to.
+
+    Raises
+    ------
+    ValueError
+        When indexed, if a file cannot be decoded as an image; the message names it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for i in range(3):
+    ...     Image.new("RGB", (20, 10), (255, 0, 0)).save(folder / f"{i}.png")
+    >>> X = ImageFiles(sorted(folder.glob("*.png")), size=8)
+    >>> X.shape, X[[0, 2]].shape, float(X[1][0, 0, 0])
+    ((3, 8, 8, 3), (2, 8, 8, 3), 1.0)
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, paths, size):
+        self.paths = [str(path) for path in paths]
+        if not self.paths:
+            raise ValueError("paths is empty; expected one image file per sample.")
+        self.image_size = image_size(size)
+
+    @property
+    def shape(self):
+        return (len(self.paths), *self.image_size, 3)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape))
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return load_images(self.paths[index], self.image_size)
+        index = np.asarray(index)
+        if index.ndim == 0:
+            return load_images([self.paths[int(index)]], self.image_size)[0]
+        return load_images([self.paths[i] for i in index.ravel()], self.image_size)
+
+    def __array__(self, dtype=None, copy=None):
+        # Every image at once: what a tool that needs an array (not skbar) gets.
+        images = load_images(self.paths, self.image_size)
+        return images if dtype is None else images.astype(dtype)
+
+    def __repr__(self):
+        return f"ImageFiles({len(self)} files, size={self.image_size})"
+
+
 def subsample(n, n_samples, random_state, what):
     """Sorted positions of ``n_samples`` of ``n`` items drawn without replacement (all if None)."""
     if n_samples is None:

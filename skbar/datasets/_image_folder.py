@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from ._base import as_directory, image_size, load_images
+from ._base import ImageFiles, as_directory, image_size, load_images
 
 #: The file types read, by suffix (any case); other files are skipped.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_image_folder(path, *, size=None):
+def load_image_folder(path, *, size=None, lazy=False):
     """Load images laid out one sub-folder per class, ready for ``fit``.
 
     ::
@@ -30,12 +30,18 @@ def load_image_folder(path, *, size=None):
         ``(height, width)`` every image is resized to (bilinear; the aspect ratio is not
         kept). None keeps the images as they are, and then they must all have one size:
         images of mixed sizes are refused, not silently resized.
+    lazy : bool, default=False
+        Return ``X`` as :class:`~skbar.datasets.ImageFiles`, which decodes only the
+        images a batch needs, instead of decoding every image now: for folders larger
+        than memory. Unreadable files are then named when they are first decoded (a
+        fit reads every image once, for its data range, before its first query).
 
     Returns
     -------
-    X : ndarray of shape (n_samples, height, width, 3), float32
+    X : ndarray of shape (n_samples, height, width, 3), float32, or ImageFiles
         Pixels in ``[0, 1]``, classes in sorted order of their folder names, files in
-        sorted order of their names within each class.
+        sorted order of their names within each class (``lazy=True``: the same,
+        decoded when indexed).
     y : ndarray of shape (n_samples,) of str
         The class (sub-folder name) of each image.
 
@@ -106,4 +112,6 @@ def load_image_folder(path, *, size=None):
                     f"{first[1][1]}x{first[1][0]} pixels but {str(file)!r} is "
                     f"{width}x{height}; pass size=(height, width) to resize them all.")
         wanted = first[1]
+    if lazy:
+        return ImageFiles(paths, wanted), np.array(labels)
     return load_images(paths, wanted), np.array(labels)
