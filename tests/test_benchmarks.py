@@ -41,3 +41,25 @@ def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
         assert point["queries"] == alone.n_queries_ <= point["budget"]
         assert point["n_iter"] == alone.n_iter_
         assert point["accuracy"] == pytest.approx(alone.score(X_test, y_test))
+
+
+def test_the_regimes_answer_what_they_say():
+    from skbar.oracles import call_oracle
+
+    benchmark = _benchmark()
+    model = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=1000, record=False)
+    canvases = np.random.RandomState(0).rand(6, 8, 8, 1).astype(np.float32)
+    full = call_oracle(model, canvases)
+    top = call_oracle(benchmark.task_oracle("digits-top5", model), canvases)
+    assert ((top > 0).sum(axis=1) == 5).all()
+    best = np.argsort(-full, axis=1)[:, :5]
+    kept = np.take_along_axis(full, best, axis=1)  # in proportion (answers are normalised)
+    np.testing.assert_allclose(np.take_along_axis(top, best, axis=1),
+                               kept / kept.sum(axis=1, keepdims=True), rtol=1e-5)
+    two = call_oracle(benchmark.task_oracle("digits-2out", model), canvases)
+    np.testing.assert_allclose(two[:, 0], full[:, :398].sum(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(two.sum(axis=1), 1.0, rtol=1e-5)
+    blind = benchmark.task_oracle("program-only", model)
+    grey = np.full((4, 16, 16, 1), 0.5, dtype=np.float32)
+    grey[:, 6:10, 6:10] = np.linspace(0, 1, 4)[:, None, None, None]  # different samples
+    np.testing.assert_allclose(call_oracle(blind, grey), 1 / 8)  # every answer ties
