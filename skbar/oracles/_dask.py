@@ -227,8 +227,7 @@ class DaskOracle:
         # Part i to worker i, round robin: the scheduler alone may queue several parts on
         # one idle worker, and a latency-bound model gains only if they run side by side.
         futures = [client.submit(_answer, self._token, payload, part, pure=False,
-                                 workers=[live[i % len(live)]] if live else None,
-                                 allow_other_workers=True)
+                                 **_placement([live[i % len(live)]] if live else None))
                    for i, part in enumerate(parts)]
         answers = [None] * len(parts)
         for attempt in range(self.failover + 1):
@@ -259,8 +258,7 @@ class DaskOracle:
                 self.n_images += len(parts[i])
                 self.n_failovers += 1
                 futures[i] = client.submit(_answer, self._token, payload, parts[i],
-                                           pure=False, workers=others,
-                                           allow_other_workers=True)
+                                           pure=False, **_placement(others))
         return np.concatenate(answers, axis=0)
 
     __call__ = predict_proba
@@ -281,6 +279,12 @@ def _failed_worker(future):
     """The address of the worker whose replica raised, if that is how the part failed."""
     exc = _failure(future)
     return exc.args[0] if isinstance(exc, ReplicaError) else None
+
+
+def _placement(workers):
+    """``client.submit``'s keywords to prefer ``workers`` (any worker where None): Dask
+    refuses ``allow_other_workers`` without a list of workers."""
+    return {} if not workers else {"workers": workers, "allow_other_workers": True}
 
 
 def _describe_failure(future):
