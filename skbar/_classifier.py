@@ -303,7 +303,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """
         # X as given (bytes, floats, a memmap, image files): prepared a batch at a time,
         # never copied whole.
-        X, y = self._check_input(X, y)
+        X, y = self._check_input(X, y, fitting=True)
         check_classification_targets(y)
         classes, y_encoded = np.unique(y, return_inverse=True)
         if classes.size < 2:
@@ -526,7 +526,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                        embed_size=self.embed_size,
                        data_range=(self.data_min_, self.data_max_) if self.rescale else None)
 
-    def _check_input(self, X, y=None):
+    def _check_input(self, X, y=None, fitting=False):
         """``X`` (and ``y``) checked as scikit-learn does; image files as they are.
 
         :class:`~skbar.datasets.ImageFiles` decodes images only when a batch indexes it,
@@ -535,7 +535,6 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """
         from .datasets import ImageFiles
 
-        fitting = y is not None
         if not isinstance(X, ImageFiles):
             if fitting:
                 return validate_data(self, X, y, allow_nd=True, dtype="numeric",
