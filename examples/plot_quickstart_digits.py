@@ -42,6 +42,17 @@ print(f"test accuracy {clf.score(X_test, y_test):.3f} after {clf.n_queries_:,d} 
       f"({clf.n_iter_} steps, stopped on {clf.stop_reason_})")
 
 # %%
+# Did the program earn its place?
+# -------------------------------
+# The fit paid for the model's answers on every training sample both under the grey
+# frame it started from (the black-box linear probe) and under the searched program. It
+# cross-validates the head on each and ships the searched program only where it reads
+# better by more than one standard error; ``search_check_`` says what it found. With a
+# budget this small the search often does not: the fit then ships the grey frame, and is
+# exactly the probe, never worse.
+print(clf.search_check_)
+
+# %%
 # What the model sees
 # -------------------
 # :class:`~skbar.plotting.ReprogrammingDisplay` shows the learned program and a few test
