@@ -21,7 +21,7 @@ Tasks (half of each held out for testing, a new split per seed):
   digits-2out   digits 3 against 8 (180 training images) on a model with two outputs:
                 ImageNet's 398 animal classes pooled against the rest, like the
                 paper's NSFW API
-  program-only  a toy oracle blind without a program (ProgramOnlyOracle below): only
+  program-only  a toy oracle blind without a program (skbar.oracles.ProgramOnlyOracle): only
                 the program can carry the signal; 200 training samples
   asd           the SIMULATED ASD cohort (skbar.datasets.make_asd_cohort), 2 classes
   lfw           scikit-image's lfw_subset, faces against non-faces, 2 classes (100 training)
@@ -46,7 +46,7 @@ from sklearn.model_selection import train_test_split
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
 from skbar.optim import CMAES, SGD, SPSA, RandomDirections
 from skbar.output_mapping import LinearHead
-from skbar.oracles import FunctionOracle, call_oracle
+from skbar.oracles import FunctionOracle, ProgramOnlyOracle, call_oracle
 
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
 
@@ -98,23 +98,6 @@ WHITE_BOX = {
 
 
 # ------------------------------------------------------------------------ tasks
-
-class ProgramOnlyOracle:
-    """Blind without a program: source logit ``k`` is the product of the canvas centre's
-    brightness and the brightness of the ``k``-th stripe of the frame, so under the
-    initial grey frame every answer ties, whatever the sample."""
-
-    input_shape = (16, 16, 1)
-
-    def predict_proba(self, canvases):
-        from scipy.special import softmax
-
-        canvases = np.asarray(canvases)
-        centre = canvases[:, 6:10, 6:10, 0].mean(axis=(1, 2)) - 0.5
-        stripes = np.stack([canvases[:, 2 * k:2 * k + 2, :3, 0].mean(axis=(1, 2))
-                            for k in range(8)], axis=1) - 0.5
-        return softmax(20 * centre[:, None] * stripes, axis=1)
-
 
 def top_k_answers(oracle, k=5):
     """``oracle`` answering only its ``k`` best classes and their scores (zeros elsewhere)."""

@@ -187,6 +187,7 @@ class LinearHead(OutputMapping):
 
     def refit(self, scores, y, idx=None):
         self.coef_, self.intercept_ = self._fit(scores, y)
+        self._average = None
         self.half_heads_ = None
         if self.objective_ == "held-out" and idx is not None:
             halves = [np.asarray(idx) % 2 == half for half in (0, 1)]
@@ -207,9 +208,11 @@ class LinearHead(OutputMapping):
     def objective_proba(self, scores, idx):
         if self.objective_ == "average":
             # The multi-label average in the log domain (the log of each class's labels'
-            # geometric mean): smooth where a top-k answer leaves labels out.
-            prior = label_map_prior(self.label_map_, scores.shape[1])
-            return apply_linear_map(scores, prior, np.zeros(self.n_classes_))
+            # geometric mean): smooth where a top-k answer leaves labels out. Built once
+            # after each refit, not at every evaluation of the search.
+            if self._average is None:
+                self._average = label_map_prior(self.label_map_, scores.shape[1])
+            return apply_linear_map(scores, self._average, 0.0)
         if self.objective_ == "fitted" or self.half_heads_ is None:
             return self.transform(scores)
         proba = np.empty((len(idx), self.n_classes_))
@@ -229,6 +232,7 @@ class LinearHead(OutputMapping):
         self.coef_, self.intercept_ = state["coef"], state["intercept"]
         code = int(state["objective"]) if "objective" in state else 0
         self.objective_ = self._OBJECTIVES[min(max(code, 0), len(self._OBJECTIVES) - 1)]
+        self._average = None
         self.half_heads_ = None  # until the next refit, the search reads the full head
 
 

@@ -213,7 +213,7 @@ def _legacy_file(tmp_path, state):
 
 
 def test_weights_reader_refuses_a_view_larger_than_its_storage(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="writing a crafted weights file needs torch")
     # One float viewed as 20000x20000 with stride 0: 1.6 GB from a few hundred bytes.
     path = _legacy_file(tmp_path, {"w": torch.zeros(1).expand(20000, 20000)})
     assert path.stat().st_size < 1000
@@ -222,7 +222,7 @@ def test_weights_reader_refuses_a_view_larger_than_its_storage(tmp_path):
 
 
 def test_weights_reader_caps_what_a_file_may_expand_to(tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="writing a crafted weights file needs torch")
     shared = torch.zeros(2**17)  # 512 KiB, viewed whole by 12 tensors: 6 MiB
     path = _legacy_file(tmp_path, {f"w{i}": shared for i in range(12)})
     with pytest.raises(ValueError, match="at most 4 times the file's size"):
@@ -368,7 +368,6 @@ class RetryingOracle(RandomNetworkOracle):
 
 
 def test_progress_bar_ends_on_every_query_spent_retries_included(data, capsys):
-    pytest.importorskip("tqdm")
     clf = make_clf(RetryingOracle(), max_iter=100, max_queries=400, callbacks=[ProgressBar()])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

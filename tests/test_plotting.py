@@ -13,7 +13,8 @@ from skbar import BlackBoxReprogrammingClassifier
 from skbar.oracles import RandomNetworkOracle
 from skbar.plotting import save_image_grid
 
-matplotlib = pytest.importorskip("matplotlib")
+matplotlib = pytest.importorskip(
+    "matplotlib", reason="the displays are the optional `plot` extra (pip install 'skbar[plot]')")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 

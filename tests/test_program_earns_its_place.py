@@ -9,23 +9,8 @@ from scipy.special import softmax
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
 from skbar._search import LatestOutputs, keep_better_program
 from skbar.optim import GradientDescent
-from skbar.oracles import FunctionOracle, RandomNetworkOracle
+from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle
 from skbar.output_mapping import LinearHead
-
-
-class ProgramOnlyOracle:
-    """Blind without a program: source logit ``k`` is the product of the canvas centre's
-    brightness and the brightness of the ``k``-th stripe of the frame. Under the initial
-    grey frame every answer ties, whatever the sample."""
-
-    input_shape = (16, 16, 1)
-
-    def predict_proba(self, canvases):
-        canvases = np.asarray(canvases)
-        centre = canvases[:, 6:10, 6:10, 0].mean(axis=(1, 2)) - 0.5
-        stripes = np.stack([canvases[:, 2 * k:2 * k + 2, :3, 0].mean(axis=(1, 2))
-                            for k in range(8)], axis=1) - 0.5
-        return softmax(20 * centre[:, None] * stripes, axis=1)
 
 
 class GreyFrameOracle:

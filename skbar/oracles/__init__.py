@@ -7,7 +7,7 @@ from ._dask import DaskOracle
 from ._http import HttpOracle
 from ._onnx import OnnxOracle
 from ._responses import ScoreVectorResponse, TopKResponse
-from ._toy import RandomNetworkOracle
+from ._toy import ProgramOnlyOracle, RandomNetworkOracle
 
 __all__ = [
     "BudgetExhausted",
@@ -18,6 +18,7 @@ __all__ = [
     "OnnxOracle",
     "OracleError",
     "QueryCounter",
+    "ProgramOnlyOracle",
     "RandomNetworkOracle",
     "ScoreVectorResponse",
     "TopKResponse",

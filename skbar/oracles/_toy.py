@@ -1,4 +1,4 @@
-"""A small random network to stand in for a source model in tests, docs and examples."""
+"""Toy source models for tests, docs, examples and benchmarks: no download, no weights."""
 
 import numpy as np
 from scipy.special import softmax
@@ -58,3 +58,37 @@ class RandomNetworkOracle:
 
     def __repr__(self):
         return f"RandomNetworkOracle(input_shape={self.input_shape}, n_classes={self.n_classes})"
+
+
+class ProgramOnlyOracle:
+    """A toy model blind without a program: only the frame can carry the signal.
+
+    Source logit ``k`` is ``20 (c - 1/2)(s_k - 1/2)``, where ``c`` is the mean brightness
+    of the canvas's centre (where the sample is embedded) and ``s_k`` that of the
+    ``k``-th of 8 stripes of the frame's left edge. Under the initial grey frame every
+    ``s_k`` is 1/2 and every answer ties, whatever the sample: a probe on its outputs is
+    at chance, and a program that sets the stripes apart makes them telling.
+
+    The canvas is ``(16, 16, 1)``, for samples of 16 values embedded at 4x4 or smaller.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grey = np.full((2, 16, 16, 1), 0.5)
+    >>> grey[1, 6:10, 6:10] = 1.0  # another sample, the same grey frame
+    >>> np.allclose(ProgramOnlyOracle().predict_proba(grey), 1 / 8)
+    True
+    """
+
+    input_shape = (16, 16, 1)
+    n_classes = 8
+
+    def predict_proba(self, canvases):
+        canvases = np.asarray(canvases)
+        centre = canvases[:, 6:10, 6:10, 0].mean(axis=(1, 2)) - 0.5
+        stripes = np.stack([canvases[:, 2 * k:2 * k + 2, :3, 0].mean(axis=(1, 2))
+                            for k in range(self.n_classes)], axis=1) - 0.5
+        return softmax(20 * centre[:, None] * stripes, axis=1)
+
+    def __repr__(self):
+        return "ProgramOnlyOracle()"
