@@ -27,6 +27,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._classifier import BlackBoxReprogrammingClassifier
 from .losses import focal_loss
+from .mapping import label_map_prior
+from .oracles import TopKOracle
 from .output_mapping import LinearHead
 from .program import bilinear_matrix, match_channels, resize_images, to_images
 
@@ -128,12 +130,21 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Input resolution the model is run at; its own when None.
     sample_shape, embed_size, rescale, m, mapping, loss, gamma, program_shape
         As in :class:`~skbar.BlackBoxReprogrammingClassifier`.
-    output_mapping : {"average", "linear"}, default="average"
-        The paper's AR (the fixed multi-label average), or the black-box estimator's
-        learned output mapping: a linear head on the log source scores, trained from
-        zero jointly with ``W`` by backpropagation, then replaced by the ridge fit on the
-        training set's outputs under the final program (one query per sample, as the
-        black-box estimator's final pass).
+    output_mapping : {"average", "log-average", "linear"}, default="average"
+        The paper's AR (the fixed multi-label average); the same average in the log
+        domain (the search objective of the black-box defaults on top-k answers,
+        :class:`~skbar.output_mapping.LinearHead`); or the black-box estimator's learned
+        output mapping: a linear head on the log source scores, trained from zero
+        jointly with ``W`` by backpropagation. For ``"log-average"`` and ``"linear"`` the
+        head shipped is the ridge fit on the training set's outputs under the final
+        program (one query per sample, as the black-box estimator's final pass).
+    top_k : int, default=None
+        Train on the model's ``k`` best scores only, as an API answering its top ``k``
+        would give them: the gradient flows through those ``k`` scores, a class left
+        out reads as :func:`skbar.mapping.log_scores` reads it (one nat below the
+        lowest score given), and the mapping and predictions query
+        :class:`~skbar.oracles.TopKOracle`. What a program can learn from the answers a
+        black-box search sees, with true gradients; None trains on every score.
     output_alpha : float, default=10.0
         L2 regularisation of the ridge head.
     head_init : {"zero", "ridge"}, default="zero"
@@ -171,7 +182,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
                  embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
                  gamma=2.0, program_shape=None, output_mapping="average", output_alpha=10.0,
-                 head_init="zero",
+                 head_init="zero", top_k=None,
                  optimizer="adam", learning_rate=0.05, batch_size=16, max_iter=100,
                  n_threads=None, callback=None, random_state=None):
         self.model = model
@@ -187,6 +198,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         self.output_mapping = output_mapping
         self.output_alpha = output_alpha
         self.head_init = head_init
+        self.top_k = top_k
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -201,8 +213,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         ``max_iter=0``: its fit only sets the mask, the label mapping (and the ridge head
         for ``output_mapping="linear"``) under the zero program; ``W`` is trained here.
         """
-        output_mapping = (LinearHead(alpha=self.output_alpha) if self.output_mapping == "linear"
-                          else self.output_mapping)
+        output_mapping = ("average" if self.output_mapping == "average"
+                          else LinearHead(alpha=self.output_alpha))
         return BlackBoxReprogrammingClassifier(
             oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
             rescale=self.rescale, m=self.m, mapping=self.mapping,
@@ -216,6 +228,9 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         As the black-box estimator's final pass: one query per training sample, which
         this returns.
         """
+        # The program trained here is shipped as it is: the black-box estimator's check
+        # against the program it started from (search_check_) is not the reference's.
+        self.bar_._start_outputs = None
         return self.bar_.refit_output_mapping(X, y)
 
     def fit(self, X, y):
@@ -235,9 +250,17 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         torch = _import_torch()
         from . import zoo
 
+        if self.output_mapping not in ("average", "log-average", "linear"):
+            raise ValueError("output_mapping must be 'average', 'log-average' or 'linear', "
+                             f"got {self.output_mapping!r}.")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or int(self.top_k) != self.top_k
+                                       or self.top_k < 1):
+            raise ValueError(f"top_k must be None or a positive integer, got {self.top_k!r}.")
         _set_threads(self.n_threads)
         net = _pretrained(self.model)
         oracle = zoo.load(self.model, image_size=self.image_size, n_threads=self.n_threads)
+        if self.top_k is not None:
+            oracle = TopKOracle(oracle, self.top_k)
         bar = self._inner_estimator(oracle).fit(X, y)
         y_encoded = np.searchsorted(bar.classes_, np.asarray(y))
 
@@ -255,6 +278,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         w = torch.zeros(w_shape, requires_grad=True)
         parameters = [{"params": [w]}]
         linear = self.output_mapping == "linear"
+        log_average = self.output_mapping == "log-average"
+        prior = torch.from_numpy(label_map_prior(bar.label_map_, bar.n_source_classes_)).float()
         coef = intercept = None
         if linear:
             # The head is trained with W, from zero by default: started from the ridge
@@ -280,16 +305,21 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             idx = torch.from_numpy(rng.choice(n, size=batch, replace=False))
             frame = mask * (torch.tanh(torch.einsum("Hh,hwc,Ww->HWc", up_rows, w, up_cols))
                             + 1.0) * 0.5
-            logits = net(_to_model_input(samples[idx] + frame))
+            log_scores = self._log_answers(torch.log_softmax(
+                net(_to_model_input(samples[idx] + frame)), dim=1))
             if linear:
                 # skbar.mapping.apply_linear_map: a softmax head on the log source scores.
-                log_scores = torch.log_softmax(logits, dim=1).clamp_min(float(np.log(1e-12)))
                 mapped = torch.softmax(log_scores @ coef.T + intercept, dim=1)
+            elif log_average:
+                mapped = torch.softmax(log_scores @ prior.T, dim=1)
             else:
-                # The multi-label average of skbar.mapping.apply_label_map, then eq. (3).
-                proba = torch.softmax(logits, dim=1)
+                # The multi-label average of skbar.mapping.apply_label_map, then eq. (3);
+                # a class left out of a top-k answer scores 0.
+                proba = torch.exp(log_scores)
+                if self.top_k is not None:
+                    proba = proba * (log_scores > self._left_out(log_scores))
                 mapped = proba[:, label_map].mean(dim=2)
-                mapped = mapped / mapped.sum(dim=1, keepdim=True)
+                mapped = mapped / mapped.sum(dim=1, keepdim=True).clamp_min(1e-30)
             p = mapped[torch.arange(batch), targets[idx]].clamp_min(1e-12)
             loss = torch.mean(-(1.0 - p) ** gamma * torch.log(p))
             optimizer.zero_grad()
@@ -305,9 +335,25 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         trained_head = linear and len(self.loss_curve_) > 0
         self._publish(bar, w, coef if trained_head else None,
                       intercept if trained_head else None, batch)
-        if trained_head:
+        if trained_head or (log_average and len(self.loss_curve_) > 0):
             self.n_queries_ += self._refit_head(X, y)
         return self
+
+    def _log_answers(self, log_proba):
+        """The log scores the output mapping reads: every class's (clipped at
+        ``log(1e-12)``), or, with ``top_k``, the ``k`` best and one nat below the lowest
+        of them for the classes left out (:func:`skbar.mapping.log_scores`)."""
+        torch = _import_torch()
+        if self.top_k is None:
+            return log_proba.clamp_min(float(np.log(1e-12)))
+        top = torch.topk(log_proba, self.top_k, dim=1)
+        floor = top.values[:, -1:] - 1.0
+        return floor.expand_as(log_proba).scatter(1, top.indices, top.values)
+
+    @staticmethod
+    def _left_out(log_scores):
+        """The value :meth:`_log_answers` gives the classes a top-k answer leaves out."""
+        return log_scores.min(dim=1, keepdim=True).values
 
     def _publish(self, bar, w, coef, intercept, batch):
         """Put the training state so far on the estimator (for the callback and the end)."""

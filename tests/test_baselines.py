@@ -78,6 +78,42 @@ def test_white_box_reprogramming_uses_the_oracles_model():
     assert set(linear.predict((X + 1) / 2)) <= {0, 1}
 
 
+
+@requires_torch
+def test_white_box_reprogramming_through_top_k_answers():
+    import torch
+
+    # With top_k the gradient flows through the k best scores only: a program trained on
+    # what a top-k API answers. Its mapping and predictions query the top-k answers.
+    X, y = make_asd_cohort(8, 8, n_regions=16, random_state=0, return_X_y=True)
+    ar = WhiteBoxReprogrammingClassifier(
+        image_size=64, embed_size=32, rescale=False, m=2, max_iter=2, batch_size=4,
+        output_mapping="log-average", top_k=5, random_state=0)
+    ar.fit(correlation_to_pixels(X), y)
+    assert isinstance(ar.bar_.oracle, skbar.oracles.TopKOracle) and ar.bar_.oracle.k == 5
+    # Frequency mapping, two minibatches, then the head's pass under the final program.
+    assert ar.n_queries_ == len(X) + 2 * 4 + len(X)
+    assert np.any(ar.bar_.program_ != 0)
+    assert ar.bar_.output_mapping_.coef_.shape == (2, 1000)
+
+    # The log scores the objective reads: the five best, and one nat below the lowest of
+    # them for every class left out; no gradient reaches a class left out.
+    log_proba = torch.log_softmax(torch.randn(3, 1000), dim=1).requires_grad_()
+    answers = ar._log_answers(log_proba)
+    top = torch.topk(log_proba, 5, dim=1)
+    np.testing.assert_allclose(torch.gather(answers, 1, top.indices).detach(), top.values.detach())
+    left_out = torch.ones_like(answers, dtype=torch.bool).scatter(1, top.indices, False)
+    np.testing.assert_allclose(answers[left_out].view(3, 995).detach(),
+                               (top.values[:, -1:] - 1.0).expand(3, 995).detach())
+    answers[left_out].sum().backward()
+    assert torch.all(log_proba.grad[left_out] == 0)
+
+    with pytest.raises(ValueError, match="top_k must be None or a positive integer, got 0"):
+        WhiteBoxReprogrammingClassifier(top_k=0).fit(X, y)
+    with pytest.raises(ValueError, match="output_mapping must be .* got 'mean'"):
+        WhiteBoxReprogrammingClassifier(output_mapping="mean").fit(X, y)
+
+
 @requires_torch
 def test_fine_tuning_trains_a_new_head_on_the_same_network():
     X, y = make_asd_cohort(6, 6, n_regions=16, random_state=0, return_X_y=True)

@@ -9,7 +9,7 @@ from scipy.special import softmax
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
 from skbar._search import LatestOutputs, keep_better_program
 from skbar.optim import GradientDescent
-from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle
+from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle, TopKOracle
 from skbar.output_mapping import LinearHead
 
 
@@ -168,3 +168,25 @@ def test_the_search_reads_the_average_on_top_k_answers_and_held_out_heads_otherw
     restored = LinearHead()
     restored.set_state(head.get_state())
     assert restored.objective_ == "average"
+
+
+def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
+    full = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=12, random_state=0)
+    canvases = np.random.RandomState(0).rand(6, 8, 8, 1).astype(np.float32)
+    scores = full.predict_proba(canvases)
+    answers = TopKOracle(full, k=3).predict_proba(canvases)
+    assert np.all((answers > 0).sum(axis=1) == 3)
+    best = np.argsort(-scores, axis=1)[:, :3]
+    np.testing.assert_allclose(np.take_along_axis(answers, best, axis=1),
+                               np.take_along_axis(scores, best, axis=1), rtol=1e-6)
+    np.testing.assert_array_equal(TopKOracle(full, k=12).predict_proba(canvases) > 0, True)
+    assert TopKOracle(full, k=3).input_shape == (8, 8, 1)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="k must be a positive integer"):
+            TopKOracle(full, k=bad)
+
+    X = np.random.RandomState(1).rand(40, 16)
+    y = np.repeat([0, 1], 20)
+    clf = BlackBoxReprogrammingClassifier(TopKOracle(full, k=3), m=2, max_iter=2,
+                                          random_state=0).fit(X, y)
+    assert clf.output_mapping_.objective_ == "average"

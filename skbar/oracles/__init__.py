@@ -1,7 +1,7 @@
 """What skbar can query: any callable, ONNX Runtime models, HTTP model servers."""
 
-from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, call_oracle,
-                    oracle_input_shape)
+from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, TopKOracle,
+                    call_oracle, oracle_input_shape)
 from ._canvas import CanvasAdapter
 from ._dask import DaskOracle
 from ._http import HttpOracle
@@ -21,6 +21,7 @@ __all__ = [
     "ProgramOnlyOracle",
     "RandomNetworkOracle",
     "ScoreVectorResponse",
+    "TopKOracle",
     "TopKResponse",
     "call_oracle",
     "oracle_input_shape",

@@ -5,6 +5,8 @@ An oracle takes a float32 batch of canvases ``(n, H, W, C)`` with pixel values i
 classes. Anything with a ``predict_proba`` method, or any plain callable, is one.
 """
 
+from numbers import Integral
+
 import numpy as np
 
 
@@ -68,6 +70,49 @@ class FunctionOracle:
     def __repr__(self):
         name = getattr(self.func, "__name__", type(self.func).__name__)
         return f"FunctionOracle({name}, input_shape={self.input_shape})"
+
+
+
+class TopKOracle:
+    """Another oracle's answers cut to its ``k`` best classes, as many prediction APIs
+    answer: those ``k`` scores, and zeros for every class left out.
+
+    For measuring what a fit makes of such an API before paying for one (the estimator
+    reads a zero as a class left out, :func:`skbar.mapping.log_scores`).
+
+    Parameters
+    ----------
+    oracle : object
+        Anything :func:`call_oracle` accepts, with ``input_shape``.
+    k : int, default=5
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbar.oracles import FunctionOracle, TopKOracle
+    >>> full = FunctionOracle(lambda c: np.tile([0.1, 0.4, 0.2, 0.3], (len(c), 1)), (8, 8, 3))
+    >>> TopKOracle(full, k=2).predict_proba(np.zeros((1, 8, 8, 3)))
+    array([[0. , 0.4, 0. , 0.3]])
+    """
+
+    def __init__(self, oracle, k=5):
+        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}.")
+        self.oracle = oracle
+        self.k = int(k)
+        self.input_shape = oracle_input_shape(oracle)
+
+    def predict_proba(self, canvases):
+        scores = call_oracle(self.oracle, canvases)
+        if self.k >= scores.shape[1]:
+            return scores
+        top = np.argpartition(-scores, self.k - 1, axis=1)[:, :self.k]
+        kept = np.zeros_like(scores)
+        np.put_along_axis(kept, top, np.take_along_axis(scores, top, axis=1), axis=1)
+        return kept
+
+    def __repr__(self):
+        return f"TopKOracle({self.oracle!r}, k={self.k})"
 
 
 def call_oracle(oracle, canvases, charge=None):
