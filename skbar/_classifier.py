@@ -21,7 +21,8 @@ from ._search import (MAX_REFIT_SAMPLES, LatestOutputs, keep_better_program,
 from ._validation import check_like_fit
 from .callbacks import CheckpointSaver, ProgressBar, as_callbacks, check_checkpoints_writable
 from .losses import cross_entropy, focal_loss
-from .mapping import check_label_map, check_mapping_size, frequency_label_map, random_label_map
+from .mapping import (answers_top_k, check_label_map, check_mapping_size, frequency_label_map,
+                      random_label_map)
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
 from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
 from .output_mapping import OUTPUT_MAPPINGS
@@ -86,7 +87,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Source labels per target class in the multi-label mapping. Every output mapping
         starts from it: the average over them (``"average"``, ``"iterative"``) or the
         mapping the learned head is pulled towards (``"linear"``). ``"auto"`` is 10 (as
-        in the paper's experiments), or as many as the oracle's classes allow
+        in the paper's experiments); 3 where the initial outputs show that the model
+        answers only its top classes (most leave classes out with a score of 0), as
+        its answers name few labels; and never more than the oracle's classes allow
         (``K // n_classes``: 1 for a two-class task on a model with two outputs).
     mapping : {"frequency", "random"} or array of shape (n_classes, m), default="frequency"
         How the ``m`` source labels of each class are chosen: those the target data
@@ -589,8 +592,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         loss = _LOSSES[self.loss] if isinstance(self.loss, str) else self.loss
         return functools.partial(loss, class_weight=weights)
 
-    def _labels_per_class(self, n_classes):
-        """``m``, with ``"auto"`` resolved against the oracle's number of classes."""
+    def _labels_per_class(self, n_classes, scores=None):
+        """``m``, with ``"auto"`` resolved against the oracle's number of classes and, where
+        the initial outputs ``scores`` were paid for, against what it answers."""
         if self.m != "auto":
             return self.m
         per_class = self.n_source_classes_ // n_classes
@@ -598,7 +602,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"The oracle answers {self.n_source_classes_} scores but y has {n_classes} "
                 "classes: a label mapping needs at least one source label per target class.")
-        return min(10, per_class)
+        # A top-k answer names few labels: fewer per class are named more often.
+        return min(3 if scores is not None and answers_top_k(scores) else 10, per_class)
 
     def _start_output_mapping(self, mapping, counter, program, samples, y, rng):
         """Choose ``label_map_`` and start the output mapping, paying through ``counter``.
@@ -628,7 +633,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 one = program.compose(program.frame(self.program_), samples.take([0]))
                 n_source = counter(one).shape[1]
         self.n_source_classes_ = int(n_source)
-        m = self._labels_per_class(n_classes)
+        m = self._labels_per_class(n_classes, scores)
         if frequency:
             label_map = frequency_label_map(scores, y, n_classes, m)
         elif isinstance(self.mapping, str):

@@ -129,6 +129,11 @@ def log_scores(source_scores):
 _LEFT_OUT = 1e-12
 
 
+def answers_top_k(source_scores):
+    """Whether the oracle answers only its top classes: most rows leave some out (score 0)."""
+    return bool(np.mean(np.any(np.asarray(source_scores) == 0, axis=1)) > 0.5)
+
+
 def label_map_prior(label_map, n_source):
     """The multi-label mapping as a linear map on log source scores, ``(n_classes, n_source)``.
 

@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .mapping import (apply_label_map, apply_linear_map, fit_linear_map, frequency_label_map,
-                      label_map_prior)
+from .mapping import (answers_top_k, apply_label_map, apply_linear_map, fit_linear_map,
+                      frequency_label_map, label_map_prior)
 
 
 class OutputMapping(BaseEstimator):
@@ -181,8 +181,7 @@ class LinearHead(OutputMapping):
         super().start(scores, y, label_map, n_classes)
         self.objective_ = self.objective
         if self.objective == "auto":
-            top_k = np.mean(np.any(np.asarray(scores) == 0, axis=1)) > 0.5
-            self.objective_ = "average" if top_k else "held-out"
+            self.objective_ = "average" if answers_top_k(scores) else "held-out"
         self.refit(scores, y, np.arange(len(y)))
         return self
 

@@ -190,3 +190,8 @@ def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
     clf = BlackBoxReprogrammingClassifier(TopKOracle(full, k=3), m=2, max_iter=2,
                                           random_state=0).fit(X, y)
     assert clf.output_mapping_.objective_ == "average"
+    # m="auto" is 3 labels per class on top-k answers (10, or K // n_classes, otherwise).
+    big = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=60, random_state=0)
+    on_top_k = BlackBoxReprogrammingClassifier(TopKOracle(big, k=5), max_iter=0).fit(X, y)
+    on_all = BlackBoxReprogrammingClassifier(big, max_iter=0).fit(X, y)
+    assert on_top_k.label_map_.shape == (2, 3) and on_all.label_map_.shape == (2, 10)
