@@ -317,7 +317,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 # a class left out of a top-k answer scores 0.
                 proba = torch.exp(log_scores)
                 if self.top_k is not None:
-                    proba = proba * (log_scores > self._left_out(log_scores))
+                    # The classes left out read as the row's lowest value (_log_answers).
+                    proba = proba * (log_scores > log_scores.min(dim=1, keepdim=True).values)
                 mapped = proba[:, label_map].mean(dim=2)
                 mapped = mapped / mapped.sum(dim=1, keepdim=True).clamp_min(1e-30)
             p = mapped[torch.arange(batch), targets[idx]].clamp_min(1e-12)
@@ -349,11 +350,6 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         top = torch.topk(log_proba, self.top_k, dim=1)
         floor = top.values[:, -1:] - 1.0
         return floor.expand_as(log_proba).scatter(1, top.indices, top.values)
-
-    @staticmethod
-    def _left_out(log_scores):
-        """The value :meth:`_log_answers` gives the classes a top-k answer leaves out."""
-        return log_scores.min(dim=1, keepdim=True).values
 
     def _publish(self, bar, w, coef, intercept, batch):
         """Put the training state so far on the estimator (for the callback and the end)."""
