@@ -16,26 +16,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 from skbar.plotting import QueryCurveDisplay  # noqa: E402
 
 
-def save_curves(curves, lines, path):
-    """``curves[(task, method)][seed]`` lists of points; ``lines[(task, method)]`` rows."""
+def save_curves(curves, lines, path, columns=3):
+    """``curves[(task, method)][seed]`` lists of points; ``lines[(task, method)]`` rows;
+    ``columns`` panels a row at most."""
     rows = [{"task": task, "method": method, "seed": seed, "points": points}
             for (task, method), runs in curves.items() for seed, points in runs.items()]
     rows += [dict(row, task=task, method=method)
              for (task, method), found in lines.items() for row in found]
     tasks = sorted({task for task, _ in curves} | {task for task, _ in lines})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.5), squeeze=False)
+    n_rows = -(-len(tasks) // columns)
+    n_cols = min(len(tasks), columns)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5.5 * n_cols, 4.5 * n_rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(tasks):]:
+        ax.set_visible(False)
     methods = sorted({method for _, method in curves})
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colors = {method: cycle[i % len(cycle)] for i, method in enumerate(methods)}
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes, tasks):
         QueryCurveDisplay.from_results(rows, task, ax=ax, legend=False, colors=colors)
     legend = {}  # one entry per method, whichever panel drew it
-    for ax in axes[0]:
+    for ax in axes[:len(tasks)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     labels = list(legend)
     fig.legend(list(legend.values()), labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(labels) // 4), 1, 1))
+    fig.tight_layout(rect=(0, (0.06 + 0.03 * (len(labels) // 4)) / n_rows, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -345,16 +345,19 @@ def _append(path, row):
 
 # ---------------------------------------------------------------------- report
 
-def load_results(path):
+def load_results(paths):
+    """The runs in ``paths`` (comma-separated files, read in order: a later run of the same
+    task, method and seed replaces an earlier one)."""
     curves, lines = {}, {}
-    with open(path) as f:
-        for line in f:
-            row = json.loads(line)
-            if "points" in row:
-                curves.setdefault((row["task"], row["method"]), {})[row["seed"]] = row["points"]
-            elif "accuracy" in row:
-                lines.setdefault((row["task"], row["method"]), []).append(row)
-    return curves, lines
+    for path in paths.split(","):
+        with open(path) as f:
+            for line in f:
+                row = json.loads(line)
+                if "points" in row:
+                    curves.setdefault((row["task"], row["method"]), {})[row["seed"]] = row["points"]
+                elif "accuracy" in row:
+                    lines.setdefault((row["task"], row["method"]), {})[row.get("seed")] = row
+    return curves, {key: list(rows.values()) for key, rows in lines.items()}
 
 
 def accuracy_at(points, budget):
@@ -413,7 +416,8 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--embed-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default="benchmarks/results/query_efficiency.jsonl")
+    parser.add_argument("--out", default="benchmarks/results/query_efficiency.jsonl",
+                        help="the results file; with --report, one or more, comma-separated")
     parser.add_argument("--report", action="store_true", help="print the table; run nothing")
     parser.add_argument("--table-budgets", default="5000,20000,100000")
     parser.add_argument("--plot", default=None, help="PNG of the curves (with --report)")
