@@ -79,6 +79,20 @@ def test_session_is_lazy_left_out_of_pickles_and_reopened(tmp_path):
     np.testing.assert_array_equal(copy.predict_proba(canvases), before)
 
 
+def test_providers_may_carry_their_options(tmp_path):
+    # As ONNX Runtime takes them: (name, options) pairs beside plain names, e.g.
+    # ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}).
+    path = str(tmp_path / "m.onnx")
+    weights, bias = _linear_model(path, "NHWC")
+    canvases = np.random.RandomState(4).rand(3, 6, 6, 3).astype(np.float32)
+    oracle = OnnxOracle(path, providers=[("CPUExecutionProvider", {"arena_extend_strategy":
+                                                                   "kSameAsRequested"})])
+    np.testing.assert_allclose(oracle.predict_proba(canvases),
+                               _expected(canvases, weights, bias, "NHWC"), rtol=1e-4, atol=1e-6)
+    assert oracle.active_providers == ["CPUExecutionProvider"]
+    assert pickle.loads(pickle.dumps(oracle)).providers == oracle.providers
+
+
 def test_onnx_oracle_drives_the_estimator(tmp_path, task):
     path = str(tmp_path / "m.onnx")
     _linear_model(path, "NCHW", n_classes=8, size=8)

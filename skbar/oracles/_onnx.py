@@ -26,9 +26,11 @@ class OnnxOracle:
     ----------
     path : str or os.PathLike
         The ``.onnx`` file.
-    providers : list of str, optional
-        ONNX Runtime execution providers, in order of preference. By default the CUDA
-        execution provider when it is available, else the CPU one.
+    providers : list of str or (str, dict), optional
+        ONNX Runtime execution providers, in order of preference, each a name or a
+        ``(name, options)`` pair, e.g. ``("CUDAExecutionProvider",
+        {"cudnn_conv_algo_search": "HEURISTIC"})``. By default the CUDA execution
+        provider when it is available, else the CPU one.
     layout : {"auto", "NCHW", "NHWC"}, default="auto"
         The model's input layout; ``"auto"`` reads it off the model's input shape.
     channel_order : {"RGB", "BGR"}, default="RGB"

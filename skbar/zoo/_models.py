@@ -193,8 +193,9 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
             default="efficientnet-lite0"
         Input resolutions 224, 240 and 260 pixels; ImageNet top-1 accuracy about 75.1%,
         76.7% and 77.6% (TensorFlow's published figures for these checkpoints).
-    providers : list of str, optional
-        ONNX Runtime execution providers; CUDA when available, else the CPU.
+    providers : list of str or (str, dict), optional
+        ONNX Runtime execution providers, as :class:`~skbar.OnnxOracle` takes them; CUDA
+        when available, else the CPU.
     batch_size : int, default=64
         Largest batch handed to ONNX Runtime at once.
     n_threads : int, optional
