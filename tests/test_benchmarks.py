@@ -63,3 +63,25 @@ def test_the_regimes_answer_what_they_say():
     grey = np.full((4, 16, 16, 1), 0.5, dtype=np.float32)
     grey[:, 6:10, 6:10] = np.linspace(0, 1, 4)[:, None, None, None]  # different samples
     np.testing.assert_allclose(call_oracle(blind, grey), 1 / 8)  # every answer ties
+
+
+def test_the_report_reads_several_files_a_later_run_of_a_seed_replacing_an_earlier(tmp_path):
+    import json
+
+    def run(seed, accuracy):
+        return {"task": "digits", "method": "defaults", "seed": seed,
+                "points": [{"budget": 5000, "queries": 4900, "accuracy": accuracy}]}
+
+    def probe(seed, accuracy):
+        return {"task": "digits", "method": "probe-defaults", "seed": seed, "queries": 898,
+                "accuracy": accuracy}
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in
+                               [run(0, 0.5), run(1, 0.6), probe(0, 0.4), probe(0, 0.4)]))
+    second.write_text("\n".join(json.dumps(r) for r in [run(0, 0.9), probe(1, 0.8)]))
+    curves, lines = _benchmark().load_results(f"{first},{second}")
+    runs = curves[("digits", "defaults")]
+    assert {seed: points[0]["accuracy"] for seed, points in runs.items()} == {0: 0.9, 1: 0.6}
+    # A probe appended twice for one seed counts once.
+    assert sorted(r["accuracy"] for r in lines[("digits", "probe-defaults")]) == [0.4, 0.8]
