@@ -72,7 +72,6 @@ class FunctionOracle:
         return f"FunctionOracle({name}, input_shape={self.input_shape})"
 
 
-
 class TopKOracle:
     """Another oracle's answers cut to its ``k`` best classes, as many prediction APIs
     answer: those ``k`` scores, and zeros for every class left out.
