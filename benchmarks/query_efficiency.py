@@ -48,7 +48,7 @@ from skbar.optim import CMAES, SGD, SPSA, RandomDirections
 from skbar.output_mapping import LinearHead
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, TopKOracle, call_oracle
 
-CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
 
 #: Estimator parameters of each method, on top of the task's embedding parameters. The
 #: variants change one thing of skbar's defaults (SPSA-GC, antithetic random signs, an 8x8
