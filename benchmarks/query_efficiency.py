@@ -35,6 +35,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import sys
 import time
 
@@ -280,6 +281,12 @@ def run_baselines(oracle, task, embed_size):
 
 # ---------------------------------------------------------------------- driver
 
+def _split_methods(methods):
+    """The method specs of ``--methods``: split at commas outside brackets, so that an
+    override may be a JSON list (``program-16x16:program_shape=[32,32]``)."""
+    return [spec for spec in re.split(r",(?![^\[]*\])", methods) if spec]
+
+
 def _parse_method(spec):
     """``name`` or ``name:param=value;...`` (values read as JSON, else as strings)."""
     name, _, overrides = spec.partition(":")
@@ -320,7 +327,7 @@ def run(args):
                 for row in run_baselines(oracle, task, args.embed_size):
                     _append(args.out, dict(row, task=task_name, seed=seed))
                 _append(args.out, {"task": task_name, "method": "baselines", "seed": seed})
-            for spec in filter(None, args.methods.split(",")):
+            for spec in _split_methods(args.methods):
                 spec, params = _parse_method(spec)
                 if (task_name, spec, seed, args.budget) in done:
                     continue

@@ -43,6 +43,16 @@ def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
         assert point["accuracy"] == pytest.approx(alone.score(X_test, y_test))
 
 
+def test_methods_split_at_commas_outside_json_lists():
+    benchmark = _benchmark()
+    specs = benchmark._split_methods("defaults,white-box-ar-top5:m=3;program_shape=[32,32],cma")
+    assert specs == ["defaults", "white-box-ar-top5:m=3;program_shape=[32,32]", "cma"]
+    name, params = benchmark._parse_method(specs[1])
+    assert (params["m"], params["program_shape"], params["top_k"]) == (3, (32, 32), 5)
+    with pytest.raises(SystemExit, match="unknown method 'program-32'"):
+        benchmark._parse_method("program-32")
+
+
 def test_the_regimes_answer_what_they_say():
     from skbar.oracles import call_oracle
 
