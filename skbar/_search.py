@@ -112,6 +112,21 @@ def holdout_correct(mapping, scores, y, n_splits=5):
     return correct
 
 
+def searched_is_better(before, after):
+    """Whether ``after`` is right more often than ``before`` by more than one standard
+    error of the paired difference (both boolean, sample by sample).
+
+    With ``b`` samples only ``after`` gets right and ``w`` only ``before`` does, the mean
+    difference ``(b - w) / n`` exceeds its standard error exactly when ``b > w`` and
+    ``(b - w) ** 2 > b + w`` (McNemar's statistic above 1). Counted in integers, so a
+    tie at one standard error (one sample better of a hundred, none worse) is not
+    decided by rounding: it is not better.
+    """
+    b = int(np.sum(after & ~before))
+    w = int(np.sum(before & ~after))
+    return b > w and (b - w) ** 2 > b + w
+
+
 def keep_better_program(est, mapping, start, seen):
     """Ship the searched program only where it reads better than the one the search
     started from.
@@ -131,7 +146,7 @@ def keep_better_program(est, mapping, start, seen):
         return
     gain = after.astype(float) - before
     margin = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
-    kept = "searched" if gain.mean() > margin else "start"
+    kept = "searched" if searched_is_better(before, after) else "start"
     est.search_check_ = {"start_accuracy": float(before.mean()),
                          "searched_accuracy": float(after.mean()),
                          "margin": margin, "kept": kept}

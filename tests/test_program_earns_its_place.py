@@ -7,7 +7,7 @@ import pytest
 from scipy.special import softmax
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
-from skbar._search import LatestOutputs, keep_better_program
+from skbar._search import LatestOutputs, keep_better_program, searched_is_better
 from skbar.optim import GradientDescent
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle, TopKOracle
 from skbar.output_mapping import LinearHead
@@ -195,3 +195,24 @@ def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
     on_top_k = BlackBoxReprogrammingClassifier(TopKOracle(big, k=5), max_iter=0).fit(X, y)
     on_all = BlackBoxReprogrammingClassifier(big, max_iter=0).fit(X, y)
     assert on_top_k.label_map_.shape == (2, 3) and on_all.label_map_.shape == (2, 10)
+
+
+@pytest.mark.parametrize("better, worse, shipped", [
+    (1, 0, False),  # one test image of 100 better, none worse: exactly one standard error
+    (3, 1, False),  # lfw's seed 5: 2 points "better" at exactly one standard error
+    (2, 0, True),
+    (10, 3, True),
+    (3, 3, False),
+    (0, 2, False),
+])
+def test_the_check_ships_a_search_better_by_more_than_one_standard_error(better, worse, shipped):
+    before = np.zeros(100, dtype=bool)
+    after = np.zeros(100, dtype=bool)
+    after[:better] = True
+    before[better:better + worse] = True
+    before[50:], after[50:] = True, True  # half of them both get right
+    gain = after.astype(float) - before
+    standard_error = np.std(gain, ddof=1) / np.sqrt(len(gain))
+    assert searched_is_better(before, after) is shipped
+    if (better - worse) ** 2 != better + worse:  # away from the tie, the float rule agrees
+        assert bool(gain.mean() > standard_error) is shipped
