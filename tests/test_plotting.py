@@ -39,8 +39,12 @@ def fitted():
 
     X, y, X_test, y_test = make_task(n_train=60, n_test=20)
     clf = BlackBoxReprogrammingClassifier(RandomNetworkOracle(input_shape=(12, 12, 3)), q=2,
-                                          m=2, max_iter=6, batch_size=16, random_state=0)
-    return clf.fit(X, y), X_test, y_test
+                                          m=2, max_iter=10, batch_size=16, random_state=0)
+    clf.fit(X, y)
+    # The displays draw a searched program: the fit's check must have shipped it, not
+    # the grey frame it started from.
+    assert clf.search_check_["kept"] == "searched"
+    return clf, X_test, y_test
 
 
 def test_reprogramming_display_shows_the_program_and_the_canvases_the_oracle_sees(fitted):
