@@ -198,7 +198,7 @@ def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
 
 
 @pytest.mark.parametrize("better, worse, shipped", [
-    (1, 0, False),  # one test image of 100 better, none worse: exactly one standard error
+    (1, 0, False),  # one image of 100 better, none worse: exactly one standard error
     (3, 1, False),  # lfw's seed 5: 2 points "better" at exactly one standard error
     (2, 0, True),
     (10, 3, True),
