@@ -231,10 +231,17 @@ def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
     canvas, takes = tuple(int(s) for s in fields.get("canvas_shape")), oracle_input_shape(oracle)
     if canvas != takes:
         fields.fail("canvas_shape", f"is {canvas}, but the oracle takes {takes}: another oracle")
+    # A file from before views were saved read its samples under one view.
+    n_views = fields.integer("n_views", low=1) if "n_views" in state else 1
+    views = getattr(output_mapping, "views", 1)
+    if isinstance(views, numbers.Integral) and n_views != views:  # else views="auto"
+        fields.fail("n_views", f"is {n_views}, but this estimator's output mapping reads "
+                               f"views={views}")
     n_source = getattr(oracle, "n_classes", None)
-    if n_source is not None and int(n_source) != fields.integer("n_source_classes"):
+    if n_source is not None and int(n_source) * n_views != fields.integer("n_source_classes"):
         fields.fail("n_source_classes", f"is {fields.integer('n_source_classes')}, but the "
-                                        f"oracle has {int(n_source)} classes: another oracle")
+                                        f"oracle has {int(n_source)} classes under {n_views} "
+                                        "view(s): another oracle")
     if fields.text("data_fingerprint") != data_fingerprint(X, y):
         fields.fail("data_fingerprint", "differs from this training set's: a checkpoint "
                                         "continues the fit of its own data only. Give each "

@@ -34,7 +34,8 @@ _LOSSES = {"focal": focal_loss, "ce": cross_entropy}
 
 #: The method of Tsai et al. (2020) as published, as estimator parameters: the fixed
 #: multi-label average, random unit directions on the sphere with one-sided differences
-#: (``b = d``), a full-resolution ``W`` and SGD at their step size (0.05). Use it as
+#: (``b = d``), a full-resolution ``W``, SGD at their step size (0.05) and one query per
+#: sample. Use it as
 #: ``BlackBoxReprogrammingClassifier(oracle, **PAPER_BAR, m=..., q=...)``.
 PAPER_BAR = {"output_mapping": "average", "gradient": "random", "program_shape": None,
              "optimizer": "sgd"}
@@ -175,7 +176,13 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         was kept (``"kept"``: ``"searched"`` where it is better by more than the
         margin, else ``"start"``). None where there was no final pass to compare.
     n_source_classes_ : int
-        K, the number of source classes.
+        The number of scores the head reads: the oracle's classes ``K`` times
+        ``n_views_``.
+    n_views_ : int
+        How many times each sample is sent to the oracle, in ``fit`` and ``predict``,
+        each time under another view of the program: the output mapping's ``views``
+        (:class:`~skbar.output_mapping.LinearHead`), ``"auto"`` resolved; 1 for the
+        multi-label average.
     canvas_shape_ : tuple of int
         The oracle's canvas ``(H, W, C)``.
     sample_shape_in_ : tuple of int
@@ -359,7 +366,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     for callback in callbacks:
                         callback.on_fit_end(self, info)
         # Every answer from here on must have the number of scores the label map reads.
-        counter.n_classes = self.n_source_classes_
+        counter.n_classes = self.n_source_classes_ // self.n_views_
         self.optimizer_ = optimizer.start(self.program_, self.q, self.gradient_, rng)
         if resume is not None:
             optimizer.set_state({k[len("optimizer_"):]: v for k, v in resume.items()
@@ -413,8 +420,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         oracle = self._get_oracle()
         y_encoded = np.searchsorted(self.classes_, np.asarray(y))
         seen = LatestOutputs(y_encoded, max_rows=MAX_REFIT_SAMPLES)
-        for idx, canvases in self._canvas_chunks(program, samples):
-            seen.record(idx, call_oracle(oracle, canvases))
+        for idx, scores in self._answer_chunks(program, samples,
+                                               functools.partial(call_oracle, oracle)):
+            seen.record(idx, scores)
         seen.complete_under = np.array(self.program_, copy=True)
         # A new mapping object: a shallow copy of the estimator keeps the one it had.
         self.output_mapping_ = copy.deepcopy(self.output_mapping_)
@@ -426,6 +434,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         refit_output_mapping(self.output_mapping_, seen)
         self.label_map_ = self.output_mapping_.label_map_
         return len(samples)
+
+    def _answer_chunks(self, program, samples, ask, views=None):
+        """``(indices, scores)`` of ``samples`` under the current program and its views
+        (:meth:`~skbar.program.Program.answers`), a chunk at a time, asked of ``ask``."""
+        for idx, chunk in samples.chunks(max(self.batch_size, 64)):
+            yield idx, program.answers(ask, self.program_, chunk, self.n_views_, views)
 
     def _canvas_chunks(self, program, samples):
         """``(indices, canvases)`` of ``samples`` under the current program, a chunk at a time.
@@ -453,8 +467,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         samples, program = self._prepare(X)
         oracle = self._get_oracle()
-        proba = [self.output_mapping_.transform(call_oracle(oracle, canvases))
-                 for _, canvases in self._canvas_chunks(program, samples)]
+        proba = [self.output_mapping_.transform(scores) for _, scores
+                 in self._answer_chunks(program, samples, functools.partial(call_oracle, oracle))]
         return np.concatenate(proba, axis=0)
 
     def predict_log_proba(self, X):
@@ -615,6 +629,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         n_classes = self.classes_.size
         frequency = isinstance(self.mapping, str) and self.mapping == "frequency"
         scores = None
+        # The views the mapping reads, checked before anything is paid for.
+        views = getattr(mapping, "views", 1)
+        if hasattr(mapping, "_validate_params"):
+            mapping._validate_params()
         if frequency or mapping.needs_initial_outputs:
             if not counter.can_afford(len(samples)):
                 raise ValueError(
@@ -623,15 +641,24 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     f"{self.max_queries}; raise max_queries, or use mapping='random' with "
                     "output_mapping='average'."
                 )
-            scores = np.concatenate([counter(canvases) for _, canvases
-                                     in self._canvas_chunks(program, samples)])
+            self.n_views_ = 1 if views == "auto" else views
+            scores = np.concatenate([s for _, s in self._answer_chunks(program, samples, counter)])
+            if views == "auto" and answers_top_k(scores):
+                # One top-k answer says little: three more views, paid for once here.
+                self.n_views_ = 4
+                scores = np.hstack([scores] + [
+                    np.concatenate([s for _, s in self._answer_chunks(
+                        program, samples, counter, views=[k])]) for k in (1, 2, 3)])
             n_source = scores.shape[1]
         else:
+            # Nothing is known of the answers yet: "auto" is one view.
+            self.n_views_ = 1 if views == "auto" else views
             n_source = getattr(self._get_oracle(), "n_classes", None)
             if n_source is None:
                 # An oracle that does not say how many classes it has is asked once.
                 one = program.compose(program.frame(self.program_), samples.take([0]))
                 n_source = counter(one).shape[1]
+            n_source *= self.n_views_
         self.n_source_classes_ = int(n_source)
         m = self._labels_per_class(n_classes, scores)
         if frequency:
@@ -666,7 +693,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             "classes": np.asarray(self.classes_).astype(str),
             "n_queries": self.n_queries_, "n_iter": self.n_iter_,
             "loss_curve": np.asarray(self.loss_curve_, dtype=float),
-            "n_source_classes": self.n_source_classes_,
+            "n_source_classes": self.n_source_classes_, "n_views": self.n_views_,
             "data_min": self.data_min_, "data_max": self.data_max_,
             "rng_keys": keys, "rng_pos": pos, "rng_has_gauss": has_gauss, "rng_cached": cached,
             # What ties the file to its fit, compared on resume (skbar._checkpoint).
@@ -717,6 +744,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                            if k.startswith("output_")})
         self.output_mapping_ = mapping
         self.n_source_classes_ = int(state["n_source_classes"])
+        self.n_views_ = int(state.get("n_views", 1))
         self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])
         self.loss_curve_ = [float(v) for v in state["loss_curve"]]
         counter.n_queries = self.n_queries_

@@ -205,7 +205,7 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
         batch_samples = samples.take(idx)  # read and prepared once, for every candidate
         losses = []
         for k, w_trial in enumerate(candidates):
-            scores = counter(program.compose(program.frame(w_trial), batch_samples))
+            scores = program.answers(counter, w_trial, batch_samples, est.n_views_)
             if k == 0 and mapping.learned:
                 # The step's first outputs, at or near the current program: free data
                 # for refitting the output mapping (one evaluation a step).
@@ -236,8 +236,8 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
             moved = est.n_iter_ > first_step  # else the outputs are those of w already
             if reserve and moved and counter.can_afford(reserve):
                 # The mapping must read the outputs of the program it is shipped with.
-                for idx, canvases in est._canvas_chunks(program, samples):
-                    seen.record(idx, counter(canvases))
+                for idx, scores in est._answer_chunks(program, samples, counter):
+                    seen.record(idx, scores)
                 seen.complete_under = np.array(est.program_, copy=True)
                 if start is not None:
                     keep_better_program(est, mapping, start, seen)

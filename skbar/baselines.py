@@ -214,7 +214,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         for ``output_mapping="linear"``) under the zero program; ``W`` is trained here.
         """
         output_mapping = ("average" if self.output_mapping == "average"
-                          else LinearHead(alpha=self.output_alpha))
+                          else LinearHead(alpha=self.output_alpha, views=1))
         return BlackBoxReprogrammingClassifier(
             oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
             rescale=self.rescale, m=self.m, mapping=self.mapping,

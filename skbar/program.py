@@ -159,6 +159,49 @@ class Program:
         """The program image in pixel range, ``M ⊙ (tanh(W) + 1) / 2``, shape ``(H, W, C)``."""
         return (self.mask * (np.tanh(self.upsample(w)) + 1.0) * 0.5).astype(np.float32)
 
+    def view_offsets(self, n_views):
+        """What view ``k`` adds to ``W``: ``(n_views,) + w_shape``, the first all zeros.
+
+        The others are drawn once from a fixed stream (standard normal, seed 0), the same
+        in every fit, so a fitted estimator needs nothing stored to send a sample under
+        the same views again.
+        """
+        offsets = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
+        offsets[0] = 0.0
+        return offsets
+
+    def answers(self, ask, w, samples, n_views=1, views=None):
+        """The oracle's answers for ``samples`` under each view of ``W``, side by side.
+
+        View ``k`` sends the canvases of the program ``W + offset_k``
+        (:meth:`view_offsets`); view 0 is ``W`` itself. All canvases go to ``ask`` (the
+        oracle, or a query counter) in one call, ``n * len(views)`` queries.
+
+        Parameters
+        ----------
+        ask : callable
+            Canvases ``(N, H, W, C)`` to scores ``(N, S)``.
+        w : ndarray of shape ``w_shape``
+        samples : ndarray of shape (n, h, w, C)
+        n_views : int
+            How many views the estimator reads.
+        views : sequence of int, optional
+            Which of them to send (all by default).
+
+        Returns
+        -------
+        scores : ndarray of shape (n, len(views) * S)
+            The answers of view ``views[0]``, then those of ``views[1]``, and so on.
+        """
+        views = range(n_views) if views is None else views
+        offsets = self.view_offsets(n_views)
+        # View 0 is W as it is (in its own precision), not W + 0 in float64.
+        canvases = np.concatenate([
+            self.compose(self.frame(w if k == 0 else w + offsets[k]), samples) for k in views])
+        scores = np.asarray(ask(canvases))
+        n = samples.shape[0]
+        return scores.reshape(len(views), n, -1).transpose(1, 0, 2).reshape(n, -1)
+
     def compose(self, frame, samples):
         """Canvases ``(n, H, W, C)``: the frame with each sample in the centre.
 
