@@ -394,10 +394,15 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
         ``optimizer.n_evaluations * min(batch_size, n_samples)``: ``(q + 1) * batch``
         for one-sided gradient estimates, ``2 q * batch`` for two-sided ones, ``q *
-        batch`` for CMA-ES. Needs no fit (the oracle is asked for its canvas shape only).
+        batch`` for CMA-ES; times the views each sample is sent under (``n_views_``
+        after a fit; before one, the output mapping's ``views``, ``"auto"`` read as 1).
+        Needs no fit (the oracle is asked for its canvas shape only).
         """
-        gradient, optimizer, _ = self._resolve_parts(warn=False)
-        return optimizer.n_evaluations(self.q, gradient) * min(self.batch_size, n_samples)
+        gradient, optimizer, mapping = self._resolve_parts(warn=False)
+        views = getattr(self, "n_views_", getattr(mapping, "views", 1))
+        views = 1 if views == "auto" else int(views)
+        return (optimizer.n_evaluations(self.q, gradient) * min(self.batch_size, n_samples)
+                * views)
 
     def refit_output_mapping(self, X, y):
         """Refit the learned output mapping on ``X``'s outputs under the current program.
@@ -623,8 +628,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """Choose ``label_map_`` and start the output mapping, paying through ``counter``.
 
         The frequency mapping and the learned head both need the oracle's scores on
-        every training sample under the initial program: one query each, made once and
-        shared.
+        every training sample under the initial program: one query each (each view), made
+        once and shared.
         """
         n_classes = self.classes_.size
         frequency = isinstance(self.mapping, str) and self.mapping == "frequency"

@@ -121,8 +121,8 @@ class LinearHead(OutputMapping):
     Closed-form ridge regression (:func:`skbar.mapping.fit_linear_map`) whose penalty
     shrinks the head towards the multi-label average of ``label_map_`` rather than
     towards zero, with a fitted temperature. Fitted first on the training set's outputs
-    under the initial program (one query per sample: the black-box linear probe), then
-    refitted on outputs the search has paid for.
+    under the initial program (one query per sample and view: the black-box linear
+    probe), then refitted on outputs the search has paid for.
 
     What the search's loss reads (``objective``) depends on what the model answers:
 

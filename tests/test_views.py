@@ -91,6 +91,7 @@ def test_a_search_under_views_pays_each_view_and_keeps_learning(digits):
     # The first pass and the final one: 2 views x 300; each step: 2 views x (2 q) x 16.
     assert clf.n_iter_ == 3
     assert clf.n_queries_ == 2 * 300 * 2 + 3 * 2 * 4 * 16 == network.n_images
+    assert clf.queries_per_step(300) == 2 * 4 * 16
     assert clf.output_mapping_.coef_.shape == (10, 200)
     assert clf.score(X_test, y_test) > 0.3  # chance is 0.1
 
