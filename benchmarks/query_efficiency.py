@@ -60,6 +60,9 @@ METHODS = {
     # fixed multi-label average, SGD at their step size.
     "paper-bar": dict(PAPER_BAR, m=10),
     "defaults": dict(),
+    # The defaults reading one answer per sample where they read four (top-k answers);
+    # elsewhere the same as the defaults.
+    "one-view": dict(output_mapping=LinearHead(views=1)),
     # The same as the defaults, named: BlackVIP's SPSA with gradient correction.
     "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc"),
     # Two-sided directions on the sphere with ZO-Adam (step 0.01) or SGD (step 0.05).
