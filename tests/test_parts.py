@@ -1,6 +1,7 @@
 """The estimator as parts: every part a grid can reach, no parameter without an effect,
 and the seeded fits of before the parts were split out, kept bit for bit."""
 
+import functools
 import inspect
 from pathlib import Path
 
@@ -46,17 +47,21 @@ def test_seeded_fits_are_those_of_before_the_split_bit_for_bit(task, name):
     oracle = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=30)
     clf = BlackBoxReprogrammingClassifier(oracle, batch_size=16, max_iter=12, random_state=0,
                                           m=3, **PINNED[name]).fit(X, y)  # m's old default
+    # skbar's own arithmetic is pinned bit for bit; CMA-ES's is the cma package's, whose
+    # releases differ in the last digits (cma 4.5.0 moves this program by 7e-12).
+    same = (functools.partial(np.testing.assert_allclose, rtol=1e-8, atol=1e-10)
+            if name == "cma" else np.testing.assert_array_equal)
     with np.load(SEEDED_FITS) as pinned:
         # The search itself is unchanged: its last program, its losses, its cost.
-        np.testing.assert_array_equal(clf.optimizer_.w_, pinned[f"{name}/program"])
+        same(clf.optimizer_.w_, pinned[f"{name}/program"])
         assert clf.n_queries_ == int(pinned[f"{name}/n_queries"])
-        np.testing.assert_array_equal(clf.loss_curve_, pinned[f"{name}/loss_curve"])
+        same(clf.loss_curve_, pinned[f"{name}/loss_curve"])
         if clf.search_check_ is not None and clf.search_check_["kept"] == "start":
             # New since: a learned mapping's fit ships the searched program only where it
             # reads better than the start (here it does not, on 12 steps of a toy).
             np.testing.assert_array_equal(clf.program_, np.zeros_like(clf.program_))
             return
-        np.testing.assert_array_equal(clf.program_, pinned[f"{name}/program"])
+        same(clf.program_, pinned[f"{name}/program"])
         np.testing.assert_array_equal(clf.label_map_, pinned[f"{name}/label_map"])
         np.testing.assert_array_equal(clf.predict_proba(X_test), pinned[f"{name}/proba"])
 
