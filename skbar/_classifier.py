@@ -639,17 +639,19 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(mapping, "_validate_params"):
             mapping._validate_params()
         if frequency or mapping.needs_initial_outputs:
-            if not counter.can_afford(len(samples)):
+            self.n_views_ = 1 if views == "auto" else views
+            if not counter.can_afford(len(samples) * self.n_views_):
                 raise ValueError(
                     f"mapping='frequency' and output_mapping='linear' query every training "
-                    f"sample once ({len(samples)} queries) but max_queries="
+                    f"sample once under each of {self.n_views_} view(s) "
+                    f"({len(samples) * self.n_views_} queries) but max_queries="
                     f"{self.max_queries}; raise max_queries, or use mapping='random' with "
                     "output_mapping='average'."
                 )
-            self.n_views_ = 1 if views == "auto" else views
             scores = np.concatenate([s for _, s in self._answer_chunks(program, samples, counter)])
-            if views == "auto" and answers_top_k(scores):
-                # One top-k answer says little: three more views, paid for once here.
+            if views == "auto" and answers_top_k(scores) and counter.can_afford(3 * len(samples)):
+                # One top-k answer says little: three more views, paid for once here
+                # (where the budget allows them; else the fit reads one).
                 self.n_views_ = 4
                 scores = np.hstack([scores] + [
                     np.concatenate([s for _, s in self._answer_chunks(

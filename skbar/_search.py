@@ -186,9 +186,10 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
     optimizer, mapping = est.optimizer_, est.output_mapping_
     n = len(samples)
     batch = min(est.batch_size, n)
-    step_cost = optimizer.n_evaluations(est.q, est.gradient_) * batch
+    # Every evaluation and the final pass send each sample under each view.
+    step_cost = optimizer.n_evaluations(est.q, est.gradient_) * batch * est.n_views_
     # Queries kept back for the final pass over the training set.
-    reserve = n if mapping.learned and mapping.refit_final else 0
+    reserve = n * est.n_views_ if mapping.learned and mapping.refit_final else 0
     est.stop_reason_ = "max_iter"
     first_step = est.n_iter_
     # The outputs under the starting program, when one pass covered every sample (the

@@ -140,3 +140,30 @@ def test_an_oracle_that_hides_its_class_count_is_read_under_every_view(digits):
     assert network.n_images == 1  # one answer says how many scores a view has
     assert clf.n_source_classes_ == 60 and clf.label_map_.max() < 60
     assert clf.predict_proba(X_test[:5]).shape == (5, 10)
+
+
+def test_a_budget_reserves_the_final_pass_of_every_view_so_the_check_runs(digits):
+    X, y, _, _ = digits
+    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
+    clf = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8), q=2,
+                                          batch_size=16, max_iter=10**6, max_queries=4000,
+                                          random_state=0).fit(X, y)
+    # First pass 4 x 300, steps of 4 views x (2 q) x 16 = 256, final pass 4 x 300.
+    assert clf.n_views_ == 4 and clf.stop_reason_ == "max_queries"
+    assert clf.n_iter_ == (4000 - 2 * 1200) // 256 == 6
+    assert clf.n_queries_ == 2 * 1200 + 6 * 256 == network.n_images <= 4000
+    # The final pass was paid for in full, so the check compared the two programs.
+    assert clf.search_check_ is not None and clf.search_check_["kept"] in ("start", "searched")
+
+
+def test_auto_reads_one_view_where_the_budget_cannot_pay_for_four(digits):
+    X, y, _, _ = digits
+    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
+    clf = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
+                                          max_queries=1000, random_state=0).fit(X, y)
+    assert clf.n_views_ == 1 and clf.n_source_classes_ == 100
+    assert clf.n_queries_ <= 1000
+    with pytest.raises(ValueError, match=r"under each of 2 view\(s\) \(600 queries\) but "
+                                         r"max_queries=500"):
+        BlackBoxReprogrammingClassifier(network, sample_shape=(8, 8), max_queries=500,
+                                        output_mapping=LinearHead(views=2)).fit(X, y)
