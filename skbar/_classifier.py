@@ -418,7 +418,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         n_queries : int
-            The number of images sent (one per sample).
+            The number of images sent (one per sample and view).
         """
         check_is_fitted(self)
         samples, program = self._prepare(X)
@@ -438,7 +438,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             keep_better_program(self, self.output_mapping_, start, seen)
         refit_output_mapping(self.output_mapping_, seen)
         self.label_map_ = self.output_mapping_.label_map_
-        return len(samples)
+        return len(samples) * self.n_views_
 
     def _answer_chunks(self, program, samples, ask, views=None):
         """``(indices, scores)`` of ``samples`` under the current program and its views

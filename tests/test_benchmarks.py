@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skbar import BlackBoxReprogrammingClassifier
-from skbar.oracles import RandomNetworkOracle
+from skbar.oracles import RandomNetworkOracle, TopKOracle
 
 from conftest import make_task
 
@@ -20,13 +20,17 @@ def _benchmark():
     return module
 
 
-@pytest.mark.parametrize("method", ["defaults", "paper-bar", "spsa-gc", "cma"])
+@pytest.mark.parametrize("method", ["defaults", "paper-bar", "spsa-gc", "cma", "defaults-top-k"])
 def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
     if method == "cma":
         pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     benchmark = _benchmark()
     X, y, X_test, y_test = make_task()
     oracle = RandomNetworkOracle(record=False)
+    if method == "defaults-top-k":
+        # Top three of 30 answers: the defaults read four views, four queries a sample.
+        oracle = TopKOracle(RandomNetworkOracle(n_classes=30, record=False), k=3)
+        method = "defaults"
     params = dict(benchmark.METHODS[method])
     if method == "cma":
         params.update(program_shape=(2, 2), q=8)  # 8 candidates a generation
