@@ -653,9 +653,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 # One top-k answer says little: three more views, paid for once here
                 # (where the budget allows them; else the fit reads one).
                 self.n_views_ = 4
-                scores = np.hstack([scores] + [
-                    np.concatenate([s for _, s in self._answer_chunks(
-                        program, samples, counter, views=[k])]) for k in (1, 2, 3)])
+                scores = np.hstack([scores, np.concatenate([s for _, s in self._answer_chunks(
+                    program, samples, counter, views=[1, 2, 3])])])
             n_source = scores.shape[1]
         else:
             # Nothing is known of the answers yet: "auto" is one view.

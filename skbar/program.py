@@ -142,6 +142,7 @@ class Program:
             self.w_shape = (hr, wr, C)
             self._up_rows = bilinear_matrix(H, hr)
             self._up_cols = bilinear_matrix(W, wr)
+        self._offsets = np.zeros((0,) + self.w_shape)  # view_offsets, drawn on first use
 
     @property
     def dim(self):
@@ -166,9 +167,11 @@ class Program:
         in every fit, so a fitted estimator needs nothing stored to send a sample under
         the same views again.
         """
-        offsets = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
-        offsets[0] = 0.0
-        return offsets
+        if len(self._offsets) != n_views:
+            # Drawn once per program: the search asks for them at every evaluation.
+            self._offsets = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
+            self._offsets[0] = 0.0
+        return self._offsets
 
     def answers(self, ask, w, samples, n_views=1, views=None):
         """The oracle's answers for ``samples`` under each view of ``W``, side by side.
@@ -193,7 +196,10 @@ class Program:
         scores : ndarray of shape (n, len(views) * S)
             The answers of view ``views[0]``, then those of ``views[1]``, and so on.
         """
-        views = range(n_views) if views is None else views
+        views = list(range(n_views) if views is None else views)
+        if views == [0]:
+            # One view, W as it is: the search's hot path, with no offset and no copy.
+            return np.asarray(ask(self.compose(self.frame(w), samples)))
         offsets = self.view_offsets(n_views)
         # View 0 is W as it is (in its own precision), not W + 0 in float64.
         canvases = np.concatenate([

@@ -15,6 +15,17 @@ from skbar.output_mapping import LinearHead, MultiLabelAverage
 from skbar.program import Program
 
 
+def _network(seed=0):
+    """A random network with 100 classes, counting the images it is sent."""
+    return RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=seed)
+
+
+def _on_top_five(network, **params):
+    """The estimator reading ``network``'s five best answers, digits as 8x8 images."""
+    return BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
+                                           **params)
+
+
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits(return_X_y=True)
@@ -51,9 +62,8 @@ def test_answers_hold_each_view_side_by_side_under_fixed_offsets():
 
 def test_auto_is_four_views_on_top_k_answers_one_otherwise_and_every_query_is_counted(digits):
     X, y, X_test, _ = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
-    top_five = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
-                                               max_iter=0, random_state=0).fit(X, y)
+    network = _network()
+    top_five = _on_top_five(network, max_iter=0, random_state=0).fit(X, y)
     assert top_five.n_views_ == 4 and top_five.n_source_classes_ == 400
     assert top_five.n_queries_ == 4 * len(X) == network.n_images
     top_five.predict(X_test[:50])
@@ -64,30 +74,26 @@ def test_auto_is_four_views_on_top_k_answers_one_otherwise_and_every_query_is_co
     assert full.n_views_ == 1 and full.n_source_classes_ == 100
     assert full.n_queries_ == len(X)
     # The paper's BAR sends one query per sample whatever the model answers.
-    paper = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
-                                            **{**PAPER_BAR, "max_iter": 0}).fit(X, y)
+    paper = _on_top_five(network, **{**PAPER_BAR, "max_iter": 0}).fit(X, y)
     assert paper.n_views_ == 1
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_four_views_of_top_five_answers_beat_one_by_ten_points(digits, seed):
     X, y, X_test, y_test = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=seed)
-    scores = [BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
-                                              max_iter=0, output_mapping=LinearHead(views=views),
-                                              random_state=0)
-              .fit(X, y).score(X_test, y_test) for views in (1, 4)]
+    network = _network(seed)
+    scores = [_on_top_five(network, max_iter=0, output_mapping=LinearHead(views=views),
+                           random_state=0).fit(X, y).score(X_test, y_test)
+              for views in (1, 4)]
     # Measured: 0.37 -> 0.57 (seed 0), 0.44 -> 0.62 (seed 1).
     assert scores[1] >= scores[0] + 0.10
 
 
 def test_a_search_under_views_pays_each_view_and_keeps_learning(digits):
     X, y, X_test, y_test = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
-    clf = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
-                                          output_mapping=LinearHead(views=2), q=2,
-                                          batch_size=16, max_iter=3,
-                                          random_state=0).fit(X, y)
+    network = _network()
+    clf = _on_top_five(network, output_mapping=LinearHead(views=2), q=2, batch_size=16,
+                       max_iter=3, random_state=0).fit(X, y)
     # The first pass and the final one: 2 views x 300; each step: 2 views x (2 q) x 16.
     assert clf.n_iter_ == 3
     assert clf.n_queries_ == 2 * 300 * 2 + 3 * 2 * 4 * 16 == network.n_images
@@ -98,7 +104,7 @@ def test_a_search_under_views_pays_each_view_and_keeps_learning(digits):
 
 def test_views_are_validated_and_a_checkpoint_of_other_views_is_refused(digits, tmp_path):
     X, y, _, _ = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
+    network = _network()
     for bad in (0, "four", 2.5):
         with pytest.raises(InvalidParameterError, match="'views' parameter of LinearHead"):
             BlackBoxReprogrammingClassifier(network, output_mapping=LinearHead(views=bad),
@@ -144,10 +150,9 @@ def test_an_oracle_that_hides_its_class_count_is_read_under_every_view(digits):
 
 def test_a_budget_reserves_the_final_pass_of_every_view_so_the_check_runs(digits):
     X, y, _, _ = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
-    clf = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8), q=2,
-                                          batch_size=16, max_iter=10**6, max_queries=4000,
-                                          random_state=0).fit(X, y)
+    network = _network()
+    clf = _on_top_five(network, q=2, batch_size=16, max_iter=10**6, max_queries=4000,
+                       random_state=0).fit(X, y)
     # First pass 4 x 300, steps of 4 views x (2 q) x 16 = 256, final pass 4 x 300.
     assert clf.n_views_ == 4 and clf.stop_reason_ == "max_queries"
     assert clf.n_iter_ == (4000 - 2 * 1200) // 256 == 6
@@ -158,9 +163,8 @@ def test_a_budget_reserves_the_final_pass_of_every_view_so_the_check_runs(digits
 
 def test_auto_reads_one_view_where_the_budget_cannot_pay_for_four(digits):
     X, y, _, _ = digits
-    network = RandomNetworkOracle(input_shape=(16, 16, 1), n_classes=100, random_state=0)
-    clf = BlackBoxReprogrammingClassifier(TopKOracle(network, k=5), sample_shape=(8, 8),
-                                          max_queries=1000, random_state=0).fit(X, y)
+    network = _network()
+    clf = _on_top_five(network, max_queries=1000, random_state=0).fit(X, y)
     assert clf.n_views_ == 1 and clf.n_source_classes_ == 100
     assert clf.n_queries_ <= 1000
     with pytest.raises(ValueError, match=r"under each of 2 view\(s\) \(600 queries\) but "
