@@ -235,8 +235,9 @@ def run_one(oracle, task, method, seed, budget, params):
     # Budgets too small for a single step end with the initial mapping alone.
     initial = clone(clf).set_params(max_iter=0).fit(X_train, y_train)
     if reserve is None:
-        # Each view of each sample is a query: known once the initial fit has read the answers.
-        reserve = n * initial.n_views_ if _final_pass(initial) else 0
+        # The final pass sends each sample under the program; the fixed views' answers
+        # are the initial fit's (several views are known once it has read the answers).
+        reserve = n if _final_pass(initial) else 0
         step_cost = initial.queries_per_step(n)
     evaluate_due(initial, initial.n_queries_)
 

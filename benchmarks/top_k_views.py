@@ -3,8 +3,8 @@
 The oracle is the benchmark's ``digits-top5`` (EfficientNet-Lite0 at 96 px answering its
 five best classes, digits at 64 px). For each number of views, skbar's defaults with
 ``max_iter=0`` and ``output_mapping=LinearHead(views=k)``: each training sample is sent
-under the grey frame and ``k - 1`` fixed random offsets of it
-(:meth:`skbar.program.Program.view_offsets`), and the head reads the ``k`` answers side
+under the grey frame and ``k - 1`` fixed random programs
+(:meth:`skbar.program.Program.view_programs`), and the head reads the ``k`` answers side
 by side. Prints the test accuracy, the queries the fit paid for and what a prediction
 costs, one line per seed and number of views, then the mean over seeds.
 

@@ -1,11 +1,11 @@
-"""Views chosen on the true objective: a (1+1) random search over the view offsets.
+"""Views chosen on the true objective: a (1+1) random search over the fixed views.
 
 An experiment, not a part of skbar. On top five answers (the benchmark's ``digits-top5``)
 the defaults read each sample under four views, the program and three fixed random
-offsets of it, and their zeroth-order search of the program adds nothing to that. Here
-the budget buys views instead: each round draws a new random offset, pays one pass over
-the training set for its answers (one query per sample), puts it in place of one of the
-three offsets (in turn), and keeps it only where the head's 5-fold cross-validated
+programs, and search the program alone. Here the budget buys views instead of search
+steps: each round draws a new random program, pays one pass over the training set for
+its answers (one query per sample), puts it in place of one of the three fixed views
+(in turn), and keeps it only where the head's 5-fold cross-validated
 accuracy on the training answers is better by more than one standard error of the paired
 difference (:func:`skbar._search.searched_is_better`, the fit's own check). The head is
 skbar's ridge head pulled towards the frequency mapping (``m = 3``), as the defaults'.
@@ -67,7 +67,7 @@ def run(seed, budget, oracle):
         coef, intercept = head(train, y, classes.size)
         return np.mean(apply_linear_map(np.hstack(test), coef, intercept).argmax(1) == y_test)
 
-    offsets = list(program.view_offsets(N_VIEWS))  # the defaults' four views to start
+    offsets = list(program.view_programs(N_VIEWS))  # the defaults' four views to start
     train = [answers(train_samples, o) for o in offsets]
     test = [answers(test_samples, o) for o in offsets]  # scoring only, not counted
     spent = N_VIEWS * len(X)

@@ -128,6 +128,20 @@ class _Fields:
         return value
 
 
+def _check_label_map(fields, field, n_classes, n_source):
+    """A label map: one row of disjoint source classes in ``[0, n_source)`` per class."""
+    label_map = fields.array(field, kinds="iu", ndim=2)
+    if label_map.shape[0] != n_classes or label_map.shape[1] < 1:
+        fields.fail(field, f"must have one row per class ({n_classes}), got shape "
+                           f"{label_map.shape}")
+    if label_map.min() < 0 or label_map.max() >= n_source:
+        fields.fail(field, f"must hold source classes in [0, {n_source}), got "
+                           f"[{label_map.min()}, {label_map.max()}]")
+    if np.unique(label_map).size != label_map.size:
+        fields.fail(field, "maps one source class to two target slots; the slots "
+                           "must be disjoint")
+
+
 def check_checkpoint(state, path):
     """Check the fields of a checkpoint on their own: types, shapes, ranges, consistency.
 
@@ -149,16 +163,14 @@ def check_checkpoint(state, path):
     if classes.ndim != 1 or classes.size < 2 or classes.dtype.kind != "U":
         fields.fail("classes", f"must be 2 or more class names, got {classes!r}")
     n_source = fields.integer("n_source_classes", low=2)
-    label_map = fields.array("label_map", kinds="iu", ndim=2)
-    if label_map.shape[0] != classes.size or label_map.shape[1] < 1:
-        fields.fail("label_map", f"must have one row per class ({classes.size}), got shape "
-                                 f"{label_map.shape}")
-    if label_map.min() < 0 or label_map.max() >= n_source:
-        fields.fail("label_map", f"must hold source classes in [0, {n_source}), got "
-                                 f"[{label_map.min()}, {label_map.max()}]")
-    if np.unique(label_map).size != label_map.size:
-        fields.fail("label_map", "maps one source class to two target slots; the slots "
-                                 "must be disjoint")
+    _check_label_map(fields, "label_map", classes.size, n_source)
+    # Several views: the search reads one, through a label map of its own.
+    n_views = fields.integer("n_views", low=1) if "n_views" in state else 1
+    if n_views > 1:
+        if n_source % n_views:
+            fields.fail("n_source_classes", f"is {n_source}, not a multiple of n_views "
+                                            f"({n_views})")
+        _check_label_map(fields, "search_label_map", classes.size, n_source // n_views)
     fields.integer("n_queries")
     fields.integer("n_iter")
     fields.array("loss_curve", kinds="fiu", ndim=1, finite=False)
@@ -177,14 +189,17 @@ def check_checkpoint(state, path):
     fields.integer("optimizer_t")
     program_shape = state["program"].shape
     for field in state:
-        if field.startswith(("optimizer_", "output_")) and field != "output_mapping":
+        if (field.startswith(("optimizer_", "output_", "search_output_"))
+                and field != "output_mapping"):
             value = fields.array(field, kinds="fiub")
             if field.startswith("optimizer_") and value.ndim and value.shape != program_shape:
                 fields.fail(field, f"must have the program's shape {program_shape}, got "
                                    f"{value.shape}")
     n_classes = classes.size
     for field, shape in (("output_coef", (n_classes, n_source)),
-                         ("output_intercept", (n_classes,))):
+                         ("output_intercept", (n_classes,)),
+                         ("search_output_coef", (n_classes, n_source // n_views)),
+                         ("search_output_intercept", (n_classes,))):
         if field in state:
             fields.array(field, shape=shape)
 

@@ -16,8 +16,8 @@ from sklearn.utils.validation import (check_consistent_length, check_is_fitted, 
 
 from ._checkpoint import check_resume, data_fingerprint
 from ._samples import Samples, data_range
-from ._search import (MAX_REFIT_SAMPLES, LatestOutputs, keep_better_program,
-                      refit_output_mapping, run_search)
+from ._search import (MAX_REFIT_SAMPLES, LatestOutputs, final_pass_views,
+                      keep_better_program, refit_output_mapping, run_search)
 from ._validation import check_like_fit
 from .callbacks import CheckpointSaver, ProgressBar, as_callbacks, check_checkpoints_writable
 from .losses import cross_entropy, focal_loss
@@ -39,6 +39,14 @@ _LOSSES = {"focal": focal_loss, "ce": cross_entropy}
 #: ``BlackBoxReprogrammingClassifier(oracle, **PAPER_BAR, m=..., q=...)``.
 PAPER_BAR = {"output_mapping": "average", "gradient": "random", "program_shape": None,
              "optimizer": "sgd"}
+
+
+def _one_view_copy(mapping):
+    """An unstarted copy of the output mapping ``mapping`` that reads one view."""
+    copy_ = clone(mapping)
+    if "views" in copy_.get_params():
+        copy_.set_params(views=1)
+    return copy_
 
 
 class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
@@ -179,10 +187,17 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         The number of scores the head reads: the oracle's classes ``K`` times
         ``n_views_``.
     n_views_ : int
-        How many times each sample is sent to the oracle, in ``fit`` and ``predict``,
-        each time under another view of the program: the output mapping's ``views``
-        (:class:`~skbar.output_mapping.LinearHead`), ``"auto"`` resolved; 1 for the
-        multi-label average.
+        How many times each sample is sent to the oracle, in the first and the final
+        pass of ``fit`` and in ``predict``, each time under another view of the program:
+        the output mapping's ``views`` (:class:`~skbar.output_mapping.LinearHead`),
+        ``"auto"`` resolved; 1 for the multi-label average. The search reads one.
+    search_mapping_ : OutputMapping
+        What the search's loss reads: ``output_mapping_`` itself under one view. Under
+        several, a one-view copy of it, started on the answers under the program itself
+        (view 0), with a label map of its own chosen there as ``label_map_`` is (an
+        explicit ``mapping`` is read modulo the model's classes): each step then pays
+        for one answer per sample, and the views only in the first and the final pass,
+        where the shipped head is fitted.
     canvas_shape_ : tuple of int
         The oracle's canvas ``(H, W, C)``.
     sample_shape_in_ : tuple of int
@@ -380,13 +395,24 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                 or seen.max_rows != MAX_REFIT_SAMPLES):
             seen = LatestOutputs(y_encoded, getattr(self, "_initial_outputs", None),
                                  np.array(self.program_, copy=True), MAX_REFIT_SAMPLES)
+        # The search's own refit data: the same, unless it reads one view of several.
+        search_seen = seen
+        if self.n_views_ > 1:
+            n_source = self.n_source_classes_ // self.n_views_
+            search_seen = getattr(self, "_search_refit_data", None)
+            initial = getattr(self, "_initial_outputs", None)
+            if search_seen is None or seen is not getattr(self, "_refit_data", None):
+                search_seen = LatestOutputs(
+                    y_encoded, None if initial is None else initial[:, :n_source],
+                    np.array(self.program_, copy=True), MAX_REFIT_SAMPLES)
         # Kept for a warm start in this process (not pickled).
-        self._refit_data, self._initial_outputs = seen, None
+        self._refit_data, self._search_refit_data, self._initial_outputs = seen, search_seen, None
 
         for callback in callbacks:
             callback.on_fit_begin(self)
         run_search(self, counter=counter, program=program, samples=samples, y=y_encoded,
-                   loss_fn=loss_fn, seen=seen, rng=rng, callbacks=callbacks)
+                   loss_fn=loss_fn, seen=seen, search_seen=search_seen, rng=rng,
+                   callbacks=callbacks)
         return self
 
     def queries_per_step(self, n_samples):
@@ -394,15 +420,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
         ``optimizer.n_evaluations * min(batch_size, n_samples)``: ``(q + 1) * batch``
         for one-sided gradient estimates, ``2 q * batch`` for two-sided ones, ``q *
-        batch`` for CMA-ES; times the views each sample is sent under (``n_views_``
-        after a fit; before one, the output mapping's ``views``, ``"auto"`` read as 1).
-        Needs no fit (the oracle is asked for its canvas shape only).
+        batch`` for CMA-ES. The search reads one view of each sample, whatever
+        ``n_views_`` (``search_mapping_``). Needs no fit (the oracle is asked for its
+        canvas shape only).
         """
-        gradient, optimizer, mapping = self._resolve_parts(warn=False)
-        views = getattr(self, "n_views_", getattr(mapping, "views", 1))
-        views = 1 if views == "auto" else int(views)
-        return (optimizer.n_evaluations(self.q, gradient) * min(self.batch_size, n_samples)
-                * views)
+        gradient, optimizer, _ = self._resolve_parts(warn=False)
+        return optimizer.n_evaluations(self.q, gradient) * min(self.batch_size, n_samples)
 
     def refit_output_mapping(self, X, y):
         """Refit the learned output mapping on ``X``'s outputs under the current program.
@@ -418,27 +441,33 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         n_queries : int
-            The number of images sent (one per sample and view).
+            The number of images sent: one per sample under the program, and one per
+            sample and fixed view unless the fit paid for those on these samples.
         """
         check_is_fitted(self)
         samples, program = self._prepare(X)
         oracle = self._get_oracle()
         y_encoded = np.searchsorted(self.classes_, np.asarray(y))
-        seen = LatestOutputs(y_encoded, max_rows=MAX_REFIT_SAMPLES)
+        start = getattr(self, "_start_outputs", None)
+        if not (start is not None and np.array_equal(start.y, y_encoded)
+                and start.max_rows == MAX_REFIT_SAMPLES):
+            start = None
+        # The fixed views' answers, where the fit paid for them on these samples.
+        seen = start.copy() if start is not None else LatestOutputs(
+            y_encoded, max_rows=MAX_REFIT_SAMPLES)
+        views = final_pass_views(self, seen, len(samples))
         for idx, scores in self._answer_chunks(program, samples,
-                                               functools.partial(call_oracle, oracle)):
-            seen.record(idx, scores)
+                                               functools.partial(call_oracle, oracle), views):
+            seen.record(idx, scores, first_columns=views is not None)
         seen.complete_under = np.array(self.program_, copy=True)
         # A new mapping object: a shallow copy of the estimator keeps the one it had.
         self.output_mapping_ = copy.deepcopy(self.output_mapping_)
-        start = getattr(self, "_start_outputs", None)
-        if (start is not None and np.array_equal(start.y, y_encoded)
-                and start.max_rows == seen.max_rows):
+        if start is not None:
             # As the fit's final pass: the program the fit started from, if it reads better.
             keep_better_program(self, self.output_mapping_, start, seen)
         refit_output_mapping(self.output_mapping_, seen)
         self.label_map_ = self.output_mapping_.label_map_
-        return len(samples) * self.n_views_
+        return len(samples) * (self.n_views_ if views is None else len(views))
 
     def _answer_chunks(self, program, samples, ask, views=None):
         """``(indices, scores)`` of ``samples`` under the current program and its views
@@ -513,6 +542,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: the live estimator keeps its own
         state.pop("_refit_data", None)
         state.pop("_initial_outputs", None)
+        state.pop("_search_refit_data", None)
         state.pop("_start_outputs", None)
         return state
 
@@ -638,6 +668,12 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         views = getattr(mapping, "views", 1)
         if hasattr(mapping, "_validate_params"):
             mapping._validate_params()
+        refit_final = getattr(mapping, "refit_final", True)
+        if views not in ("auto", 1) and not refit_final:
+            raise ValueError(
+                f"output_mapping reads views={views} but refit_final=False: the head reads "
+                "every view only in the final pass (the search reads one); set "
+                "refit_final=True or views=1.")
         if frequency or mapping.needs_initial_outputs:
             self.n_views_ = 1 if views == "auto" else views
             if not counter.can_afford(len(samples) * self.n_views_):
@@ -649,7 +685,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
                     "output_mapping='average'."
                 )
             scores = np.concatenate([s for _, s in self._answer_chunks(program, samples, counter)])
-            if views == "auto" and answers_top_k(scores) and counter.can_afford(3 * len(samples)):
+            if (views == "auto" and refit_final and answers_top_k(scores)
+                    and counter.can_afford(3 * len(samples))):
                 # One top-k answer says little: three more views, paid for once here
                 # (where the budget allows them; else the fit reads one).
                 self.n_views_ = 4
@@ -680,8 +717,32 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             check_mapping_size(n_classes, self.n_source_classes_, label_map.shape[1])
         self.output_mapping_ = mapping.start(scores, y, label_map, n_classes)
         self.label_map_ = mapping.label_map_
+        self._start_search_mapping(mapping, scores, y, m, frequency, rng)
         # Kept for the first refits of a learned mapping (not pickled).
         self._initial_outputs = scores
+
+    def _start_search_mapping(self, mapping, scores, y, m, frequency, rng):
+        """Set ``search_mapping_``: ``mapping`` itself under one view; under several, a
+        one-view copy started on view 0's answers, with its own ``m`` labels per class.
+
+        On a top-k answer a step of the search under four views costs four times as
+        much, and 50,000 queries buy it a quarter of the steps; read on the program's
+        own answers, the search takes them all, and the views are paid for only where
+        the shipped head is fitted.
+        """
+        if self.n_views_ == 1:
+            self.search_mapping_ = mapping
+            return
+        n_classes, n_source = self.classes_.size, self.n_source_classes_ // self.n_views_
+        view = None if scores is None else scores[:, :n_source]
+        if frequency:
+            label_map = frequency_label_map(view, y, n_classes, m)
+        elif isinstance(self.mapping, str):
+            label_map = random_label_map(n_classes, n_source, m, rng)
+        else:
+            # The user's labels, each read as the model's class it stands for in its view.
+            label_map = np.asarray(self.label_map_) % n_source
+        self.search_mapping_ = _one_view_copy(mapping).start(view, y, label_map, n_classes)
 
     # -------------------------------------------------- warm start, checkpoints
 
@@ -708,6 +769,10 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             "data_fingerprint": getattr(self, "_data_fingerprint", ""),
         }
         state.update({f"output_{k}": v for k, v in self.output_mapping_.get_state().items()})
+        if self.search_mapping_ is not self.output_mapping_:
+            state["search_label_map"] = self.search_mapping_.label_map_
+            state.update({f"search_output_{k}": v
+                          for k, v in self.search_mapping_.get_state().items()})
         state.update({f"optimizer_{k}": v for k, v in self.optimizer_.get_state().items()})
         return state
 
@@ -748,9 +813,16 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         mapping.label_map_, mapping.n_classes_ = self.label_map_, self.classes_.size
         mapping.set_state({k[len("output_"):]: v for k, v in state.items()
                            if k.startswith("output_")})
-        self.output_mapping_ = mapping
+        self.output_mapping_ = self.search_mapping_ = mapping
         self.n_source_classes_ = int(state["n_source_classes"])
         self.n_views_ = int(state.get("n_views", 1))
+        if self.n_views_ > 1:
+            search = _one_view_copy(mapping)
+            search.label_map_ = np.array(state["search_label_map"], dtype=np.intp)
+            search.n_classes_ = self.classes_.size
+            search.set_state({k[len("search_output_"):]: v for k, v in state.items()
+                              if k.startswith("search_output_")})
+            self.search_mapping_ = search
         self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])
         self.loss_curve_ = [float(v) for v in state["loss_curve"]]
         counter.n_queries = self.n_queries_

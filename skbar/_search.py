@@ -73,13 +73,19 @@ class LatestOutputs:
         """The labels of the kept samples, row for row with ``scores``."""
         return self.y[self.kept]
 
-    def record(self, idx, scores):
+    def record(self, idx, scores, first_columns=False):
+        """Keep ``scores`` as the latest outputs of samples ``idx``; with
+        ``first_columns``, as the first columns of rows whose others stay (view 0's
+        answers beside the fixed views' ones)."""
         rows = self._row[idx]
         keep = rows >= 0
-        if self.scores is None:
-            self.scores = np.zeros((len(self.kept), scores.shape[1]), dtype=np.float32)
-        self.scores[rows[keep]] = scores[keep]
-        self.known[rows[keep]] = True
+        if first_columns:
+            self.scores[rows[keep], :scores.shape[1]] = scores[keep]
+        else:
+            if self.scores is None:
+                self.scores = np.zeros((len(self.kept), scores.shape[1]), dtype=np.float32)
+            self.scores[rows[keep]] = scores[keep]
+            self.known[rows[keep]] = True
         self.complete_under = None
 
     def copy(self):
@@ -155,6 +161,16 @@ def keep_better_program(est, mapping, start, seen):
         seen.scores, seen.complete_under = start.scores, start.complete_under
 
 
+def final_pass_views(est, seen, n):
+    """The views a final pass over ``n`` training samples pays for: view 0 alone where
+    ``seen`` holds every sample's answers under the fixed views (they do not change as
+    the program is learned), else all of them (None)."""
+    if (est.n_views_ > 1 and seen.scores is not None and len(seen.kept) == n
+            and seen.known.all() and seen.scores.shape[1] == est.n_source_classes_):
+        return [0]
+    return None
+
+
 def refit_output_mapping(mapping, seen):
     """Refit ``mapping`` on the latest outputs in ``seen`` (needs two classes among them)."""
     labels = seen.labels[seen.known]
@@ -162,7 +178,8 @@ def refit_output_mapping(mapping, seen):
         mapping.refit(seen.scores[seen.known], labels, seen.kept[seen.known])
 
 
-def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbacks):
+def run_search(est, *, counter, program, samples, y, loss_fn, seen, search_seen, rng,
+               callbacks):
     """Train ``est.program_`` for up to ``est.max_iter`` steps; set what a fit reports.
 
     Parameters
@@ -180,16 +197,23 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
         ``loss_fn(proba, y)``.
     seen : LatestOutputs
         The refit data of a learned output mapping.
+    search_seen : LatestOutputs
+        Those of ``est.search_mapping_``, the mapping the search's loss reads: ``seen``
+        itself, unless the output mapping reads several views and the search one.
     rng : numpy.random.RandomState
     callbacks : list of skbar.callbacks.Callback
     """
-    optimizer, mapping = est.optimizer_, est.output_mapping_
+    optimizer, mapping, search = est.optimizer_, est.output_mapping_, est.search_mapping_
     n = len(samples)
     batch = min(est.batch_size, n)
-    # Every evaluation and the final pass send each sample under each view.
-    step_cost = optimizer.n_evaluations(est.q, est.gradient_) * batch * est.n_views_
-    # Queries kept back for the final pass over the training set.
-    reserve = n * est.n_views_ if mapping.learned and mapping.refit_final else 0
+    # Every evaluation sends each sample of the minibatch once, under the program itself.
+    step_cost = optimizer.n_evaluations(est.q, est.gradient_) * batch
+    # Queries kept back for the final pass over the training set: under the program
+    # alone, where the fixed views' answers are known already.
+    final_views = final_pass_views(est, seen, n)
+    reserve = 0
+    if mapping.learned and mapping.refit_final:
+        reserve = n * (est.n_views_ if final_views is None else len(final_views))
     est.stop_reason_ = "max_iter"
     first_step = est.n_iter_
     # The outputs under the starting program, when one pass covered every sample (the
@@ -206,12 +230,12 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
         batch_samples = samples.take(idx)  # read and prepared once, for every candidate
         losses = []
         for k, w_trial in enumerate(candidates):
-            scores = program.answers(counter, w_trial, batch_samples, est.n_views_)
-            if k == 0 and mapping.learned:
+            scores = program.answers(counter, w_trial, batch_samples)
+            if k == 0 and search.learned:
                 # The step's first outputs, at or near the current program: free data
-                # for refitting the output mapping (one evaluation a step).
-                seen.record(idx, scores)
-            losses.append(loss_fn(mapping.objective_proba(scores, idx), y[idx]))
+                # for refitting the search's mapping (one evaluation a step).
+                search_seen.record(idx, scores)
+            losses.append(loss_fn(search.objective_proba(scores, idx), y[idx]))
         return losses
 
     try:
@@ -223,8 +247,8 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
             loss = optimizer.tell(evaluate(optimizer.ask(), idx))
             est.program_ = optimizer.w_
             est.n_iter_ += 1
-            if mapping.learned and est.n_iter_ % mapping.refit_every == 0:
-                refit_output_mapping(mapping, seen)
+            if search.learned and est.n_iter_ % search.refit_every == 0:
+                refit_output_mapping(search, search_seen)
                 est.label_map_ = mapping.label_map_
             est.loss_curve_.append(loss)
             est.n_queries_ = counter.n_queries
@@ -237,11 +261,16 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, rng, callbac
             moved = est.n_iter_ > first_step  # else the outputs are those of w already
             if reserve and moved and counter.can_afford(reserve):
                 # The mapping must read the outputs of the program it is shipped with.
-                for idx, scores in est._answer_chunks(program, samples, counter):
-                    seen.record(idx, scores)
+                for idx, scores in est._answer_chunks(program, samples, counter, final_views):
+                    seen.record(idx, scores, first_columns=final_views is not None)
                 seen.complete_under = np.array(est.program_, copy=True)
                 if start is not None:
                     keep_better_program(est, mapping, start, seen)
+                if search_seen is not seen:
+                    # The shipped program's own answers (view 0), for the search's refits
+                    # when a warm start goes on.
+                    view = seen.scores.shape[1] // est.n_views_
+                    search_seen.record(seen.kept, seen.scores[:, :view])
             if seen:
                 refit_output_mapping(mapping, seen)
                 est.label_map_ = mapping.label_map_

@@ -160,16 +160,21 @@ class LinearHead(OutputMapping):
         lot). One query per training sample, held in reserve from ``max_queries``.
     views : int or "auto", default="auto"
         How many times each sample is sent to the oracle, in ``fit`` and in
-        ``predict``: view ``k`` frames it with the program ``W + V_k``, where ``V_0 = 0``
-        and the other offsets are fixed random draws, the same in every fit
-        (:meth:`skbar.program.Program.view_offsets`); the head reads the answers of all
+        ``predict``: view 0 frames it with the learned program ``W``, view ``k >= 1``
+        with a fixed random program ``V_k``, the same in every fit and whatever ``W``
+        (:meth:`skbar.program.Program.view_programs`); the head reads the answers of all
         views side by side (``views * K`` scores). An answer that names only the model's
         top five classes says little about a sample; four, each under another frame,
         say much more: on digits through the top five answers of EfficientNet-Lite0,
         four views take the probe from 0.63 to about 0.80 (``docs/query_efficiency.md``).
-        Each view costs one query per sample, in every step of the search and in every
-        prediction. ``"auto"`` is 4 where the initial outputs show that the model
-        answers only its top classes (as for ``objective``), else 1.
+        The search trains ``W`` on view 0's answers alone, through a one-view copy of
+        this head (``BlackBoxReprogrammingClassifier.search_mapping_``), so a step costs
+        what it costs without views. The fit pays for every view once, in its first
+        pass; the final pass, where the head is refitted on the searched program, pays
+        for view 0 only (the fixed views' answers have not changed); a prediction pays
+        for every view. Several views need ``refit_final=True``. ``"auto"`` is 4 where
+        the initial outputs show that the model answers only its top classes (as for
+        ``objective``) and ``refit_final`` is set, else 1.
 
     Attributes
     ----------

@@ -142,7 +142,7 @@ class Program:
             self.w_shape = (hr, wr, C)
             self._up_rows = bilinear_matrix(H, hr)
             self._up_cols = bilinear_matrix(W, wr)
-        self._offsets = np.zeros((0,) + self.w_shape)  # view_offsets, drawn on first use
+        self._view_frames = np.zeros((0,) + self.canvas_shape)  # drawn on first use
 
     @property
     def dim(self):
@@ -160,25 +160,32 @@ class Program:
         """The program image in pixel range, ``M ⊙ (tanh(W) + 1) / 2``, shape ``(H, W, C)``."""
         return (self.mask * (np.tanh(self.upsample(w)) + 1.0) * 0.5).astype(np.float32)
 
-    def view_offsets(self, n_views):
-        """What view ``k`` adds to ``W``: ``(n_views,) + w_shape``, the first all zeros.
+    def view_programs(self, n_views):
+        """The fixed programs of views 1 to ``n_views - 1``: ``(n_views,) + w_shape``.
 
-        The others are drawn once from a fixed stream (standard normal, seed 0), the same
-        in every fit, so a fitted estimator needs nothing stored to send a sample under
-        the same views again.
+        Row ``k`` is the ``W`` view ``k`` frames a sample with; row 0, all zeros, stands
+        for the learned program, which view 0 reads instead. The others are drawn from a
+        fixed stream (standard normal, seed 0), the same in every fit, so a fitted
+        estimator needs nothing stored to send a sample under the same views again, and
+        their answers do not change as the program is learned.
         """
-        if len(self._offsets) != n_views:
-            # Drawn once per program: the search asks for them at every evaluation.
-            self._offsets = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
-            self._offsets[0] = 0.0
-        return self._offsets
+        programs = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
+        programs[0] = 0.0
+        return programs
+
+    def _fixed_frames(self, n_views):
+        """The frames of :meth:`view_programs`, computed once per program object (every
+        answer of a fit and a prediction reads them)."""
+        if len(self._view_frames) != n_views:
+            self._view_frames = np.stack([self.frame(w) for w in self.view_programs(n_views)])
+        return self._view_frames
 
     def answers(self, ask, w, samples, n_views=1, views=None):
-        """The oracle's answers for ``samples`` under each view of ``W``, side by side.
+        """The oracle's answers for ``samples`` under each view, side by side.
 
-        View ``k`` sends the canvases of the program ``W + offset_k``
-        (:meth:`view_offsets`); view 0 is ``W`` itself. All canvases go to ``ask`` (the
-        oracle, or a query counter) in one call, ``n * len(views)`` queries.
+        View 0 frames each sample with the program ``W``; view ``k >= 1`` with the fixed
+        program ``view_programs(n_views)[k]``, whatever ``W``. All canvases go to ``ask``
+        (the oracle, or a query counter) in one call, ``n * len(views)`` queries.
 
         Parameters
         ----------
@@ -198,12 +205,11 @@ class Program:
         """
         views = list(range(n_views) if views is None else views)
         if views == [0]:
-            # One view, W as it is: the search's hot path, with no offset and no copy.
+            # The program alone: the search's hot path, with no copy.
             return np.asarray(ask(self.compose(self.frame(w), samples)))
-        offsets = self.view_offsets(n_views)
-        # View 0 is W as it is (in its own precision), not W + 0 in float64.
+        fixed = self._fixed_frames(n_views)
         canvases = np.concatenate([
-            self.compose(self.frame(w if k == 0 else w + offsets[k]), samples) for k in views])
+            self.compose(self.frame(w) if k == 0 else fixed[k], samples) for k in views])
         scores = np.asarray(ask(canvases))
         n = samples.shape[0]
         return scores.reshape(len(views), n, -1).transpose(1, 0, 2).reshape(n, -1)

@@ -1,6 +1,6 @@
-"""Views: each sample sent under the program and fixed offsets of it, the answers read side
-by side. On a model that answers only its top classes, several answers of one sample say
-much more than one."""
+"""Views: each sample sent under the program and under fixed random programs, the answers
+read side by side. On a model that answers only its top classes, several answers of one
+sample say much more than one."""
 
 import numpy as np
 import pytest
@@ -32,7 +32,7 @@ def digits():
     return X[:300], y[:300], X[300:600], y[300:600]
 
 
-def test_answers_hold_each_view_side_by_side_under_fixed_offsets():
+def test_answers_hold_each_view_side_by_side_under_fixed_programs():
     program = Program((8, 8, 1), (4, 4), (2, 2))
     w = np.random.RandomState(0).randn(*program.w_shape)
     samples = np.random.RandomState(1).rand(3, 4, 4, 1).astype(np.float32)
@@ -45,13 +45,17 @@ def test_answers_hold_each_view_side_by_side_under_fixed_offsets():
 
     scores = program.answers(ask, w, samples, n_views=3)
     assert len(sent) == 1 and sent[0].shape == (9, 8, 8, 1)  # one call, 3 views x 3
-    offsets = program.view_offsets(3)
-    assert offsets.shape == (3, 2, 2, 1) and np.all(offsets[0] == 0) and np.all(offsets[1:] != 0)
-    # Fixed: another program of the same shape draws the same offsets.
-    np.testing.assert_array_equal(Program((8, 8, 1), (4, 4), (2, 2)).view_offsets(3), offsets)
-    for k in range(3):
-        expected = program.compose(program.frame(w + offsets[k]), samples)
+    fixed = program.view_programs(3)
+    assert fixed.shape == (3, 2, 2, 1) and np.all(fixed[0] == 0) and np.all(fixed[1:] != 0)
+    # Fixed: another program of the same shape draws the same.
+    np.testing.assert_array_equal(Program((8, 8, 1), (4, 4), (2, 2)).view_programs(3), fixed)
+    # View 0 frames the samples with W; the others with their fixed programs, whatever W.
+    for k, frame_w in enumerate([w, fixed[1], fixed[2]]):
+        expected = program.compose(program.frame(frame_w), samples)
         np.testing.assert_array_equal(sent[0][3 * k:3 * k + 3], expected)
+    other = program.answers(ask, w + 1.0, samples, n_views=3)
+    np.testing.assert_array_equal(sent[1][3:], sent[0][3:])
+    assert not np.array_equal(other[:, 0], scores[:, 0])
     # Row i: sample i's answers under view 0, then view 1, then view 2.
     assert scores.shape == (3, 6)
     np.testing.assert_array_equal(scores[:, 1::2], [[0, 3, 6], [1, 4, 7], [2, 5, 8]])
@@ -89,17 +93,61 @@ def test_four_views_of_top_five_answers_beat_one_by_ten_points(digits, seed):
     assert scores[1] >= scores[0] + 0.10
 
 
-def test_a_search_under_views_pays_each_view_and_keeps_learning(digits):
+def test_the_search_reads_one_view_and_the_head_every_view(digits):
     X, y, X_test, y_test = digits
     network = _network()
     clf = _on_top_five(network, output_mapping=LinearHead(views=2), q=2, batch_size=16,
                        max_iter=3, random_state=0).fit(X, y)
-    # The first pass and the final one: 2 views x 300; each step: 2 views x (2 q) x 16.
+    # The first pass: 2 views x 300; each step: (2 q) x 16 under the program; the final
+    # pass: 300 under the program (the fixed view's answers are the first pass's).
     assert clf.n_iter_ == 3
-    assert clf.n_queries_ == 2 * 300 * 2 + 3 * 2 * 4 * 16 == network.n_images
-    assert clf.queries_per_step(300) == 2 * 4 * 16
+    assert clf.n_queries_ == 2 * 300 + 3 * 4 * 16 + 300 == network.n_images
+    assert clf.queries_per_step(300) == 4 * 16
+    # The shipped head reads both views; the search's mapping the program's own answers,
+    # through a label map of the model's 100 classes.
     assert clf.output_mapping_.coef_.shape == (10, 200)
+    assert clf.search_mapping_.coef_.shape == (10, 100)
+    assert clf.search_mapping_.label_map_.shape == (10, 3)  # m="auto" on top-k answers
+    assert clf.search_mapping_.label_map_.max() < 100 and clf.label_map_.max() < 200
     assert clf.score(X_test, y_test) > 0.3  # chance is 0.1
+    # An explicit mapping: the search reads each label as the model's class in its view.
+    explicit = np.arange(30).reshape(10, 3) * 6 + 5  # labels 5 to 179 of 2 x 100 columns
+    given = _on_top_five(network, output_mapping=LinearHead(views=2), mapping=explicit,
+                         m=3, max_iter=1, batch_size=16, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(given.label_map_, explicit)
+    np.testing.assert_array_equal(given.search_mapping_.label_map_, explicit % 100)
+    # One view: the search reads the shipped mapping itself.
+    one = _on_top_five(network, output_mapping=LinearHead(views=1), max_iter=1,
+                       batch_size=16, random_state=0).fit(X, y)
+    assert one.search_mapping_ is one.output_mapping_
+
+
+def test_a_fit_under_views_resumes_from_its_checkpoint_as_in_process(digits, tmp_path):
+    X, y, _, _ = digits
+    common = dict(output_mapping=LinearHead(views=2), q=2, batch_size=16, random_state=0)
+    path = tmp_path / "fit.npz"
+    first = _on_top_five(_network(), max_iter=3, callbacks=[CheckpointSaver(path)], **common)
+    first.fit(X, y)
+    label_map = first.search_mapping_.label_map_.copy()
+    # The same estimator going on, and a new one from the file, take the same steps.
+    first.set_params(warm_start=True, callbacks=None).fit(X, y)
+    resumed = _on_top_five(_network(), max_iter=3, warm_start=True,
+                           callbacks=[CheckpointSaver(path)], **common).fit(X, y)
+    assert resumed.n_iter_ == first.n_iter_ == 6
+    # A new process has not kept the fixed view's answers: its final pass pays for them.
+    assert resumed.n_queries_ == first.n_queries_ + 300
+    np.testing.assert_array_equal(resumed.optimizer_.w_, first.optimizer_.w_)
+    np.testing.assert_array_equal(resumed.search_mapping_.label_map_, label_map)
+    assert resumed.output_mapping_.coef_.shape == (10, 200)
+    # A file whose search label map is lost is refused, before a query.
+    saved = dict(np.load(path))
+    del saved["search_label_map"]
+    np.savez(path, **saved)
+    network = _network()
+    with pytest.raises(CheckpointError, match="search_label_map"):
+        _on_top_five(network, max_iter=3, warm_start=True, callbacks=[CheckpointSaver(path)],
+                     **common).fit(X, y)
+    assert network.n_images == 0
 
 
 def test_views_are_validated_and_a_checkpoint_of_other_views_is_refused(digits, tmp_path):
@@ -148,15 +196,15 @@ def test_an_oracle_that_hides_its_class_count_is_read_under_every_view(digits):
     assert clf.predict_proba(X_test[:5]).shape == (5, 10)
 
 
-def test_a_budget_reserves_the_final_pass_of_every_view_so_the_check_runs(digits):
+def test_a_budget_reserves_the_final_pass_so_the_check_runs(digits):
     X, y, _, _ = digits
     network = _network()
     clf = _on_top_five(network, q=2, batch_size=16, max_iter=10**6, max_queries=4000,
                        random_state=0).fit(X, y)
-    # First pass 4 x 300, steps of 4 views x (2 q) x 16 = 256, final pass 4 x 300.
+    # First pass 4 x 300, steps of (2 q) x 16 = 64 on one view, final pass 300.
     assert clf.n_views_ == 4 and clf.stop_reason_ == "max_queries"
-    assert clf.n_iter_ == (4000 - 2 * 1200) // 256 == 6
-    assert clf.n_queries_ == 2 * 1200 + 6 * 256 == network.n_images <= 4000
+    assert clf.n_iter_ == (4000 - 1200 - 300) // 64 == 39
+    assert clf.n_queries_ == 1200 + 39 * 64 + 300 == network.n_images <= 4000
     # The final pass was paid for in full, so the check compared the two programs.
     assert clf.search_check_ is not None and clf.search_check_["kept"] in ("start", "searched")
 
@@ -171,3 +219,10 @@ def test_auto_reads_one_view_where_the_budget_cannot_pay_for_four(digits):
                                          r"max_queries=500"):
         BlackBoxReprogrammingClassifier(network, sample_shape=(8, 8), max_queries=500,
                                         output_mapping=LinearHead(views=2)).fit(X, y)
+    # Several views need the final pass, where the head reads them all.
+    with pytest.raises(ValueError, match="views=2 but refit_final=False"):
+        BlackBoxReprogrammingClassifier(network, sample_shape=(8, 8), output_mapping=LinearHead(
+            views=2, refit_final=False)).fit(X, y)
+    auto = _on_top_five(network, max_iter=0, output_mapping=LinearHead(refit_final=False),
+                        random_state=0).fit(X, y)
+    assert auto.n_views_ == 1
