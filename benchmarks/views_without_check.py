@@ -19,17 +19,14 @@ difference: :func:`skbar._search.searched_is_better`).
     python benchmarks/views_without_check.py --seeds 0,1,2,3,4
 """
 
-import argparse
-
 import numpy as np
 from query_efficiency import load_task
 from sklearn.model_selection import StratifiedKFold
-from view_search import cross_validated_right, head
+from view_search import cross_validated_right, head, run_seeds
 
-from skbar import BlackBoxReprogrammingClassifier, zoo
+from skbar import BlackBoxReprogrammingClassifier
 from skbar._search import searched_is_better
 from skbar.mapping import apply_linear_map
-from skbar.oracles import TopKOracle
 from skbar.output_mapping import LinearHead
 
 N_VIEWS = 4
@@ -51,8 +48,9 @@ def run(seed, budget, oracle):
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
 
     def answers(samples, programs):
-        return [np.concatenate([program.answers(oracle.predict_proba, w, chunk)
-                                for _, chunk in samples.chunks(256)]) for w in programs]
+        frames = [program.frame(w) for w in programs]
+        return [np.concatenate([program.answers(oracle.predict_proba, frame, chunk)
+                                for _, chunk in samples.chunks(256)]) for frame in frames]
 
     def read(programs):
         """Test accuracy of the head on these views, and which training samples the
@@ -72,16 +70,5 @@ def run(seed, budget, oracle):
     print(line, flush=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--budget", type=int, default=50000)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    oracle = TopKOracle(zoo.load("efficientnet-lite0", image_size=96, n_threads=args.threads), 5)
-    for seed in (int(s) for s in args.seeds.split(",")):
-        run(seed, args.budget, oracle)
-
-
 if __name__ == "__main__":
-    main()
+    run_seeds(run, __doc__, default_seeds="0,1,2,3,4")

@@ -472,8 +472,9 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def _answer_chunks(self, program, samples, ask, views=None):
         """``(indices, scores)`` of ``samples`` under the current program and its views
         (:meth:`~skbar.program.Program.answers`), a chunk at a time, asked of ``ask``."""
+        frame = program.frame(self.program_)  # once, for every chunk
         for idx, chunk in samples.chunks(max(self.batch_size, 64)):
-            yield idx, program.answers(ask, self.program_, chunk, self.n_views_, views)
+            yield idx, program.answers(ask, frame, chunk, self.n_views_, views)
 
     def _canvas_chunks(self, program, samples):
         """``(indices, canvases)`` of ``samples`` under the current program, a chunk at a time.

@@ -230,7 +230,7 @@ def run_search(est, *, counter, program, samples, y, loss_fn, seen, search_seen,
         batch_samples = samples.take(idx)  # read and prepared once, for every candidate
         losses = []
         for k, w_trial in enumerate(candidates):
-            scores = program.answers(counter, w_trial, batch_samples)
+            scores = program.answers(counter, program.frame(w_trial), batch_samples)
             if k == 0 and search.learned:
                 # The step's first outputs, at or near the current program: free data
                 # for refitting the search's mapping (one evaluation a step).

@@ -180,18 +180,20 @@ class Program:
             self._view_frames = np.stack([self.frame(w) for w in self.view_programs(n_views)])
         return self._view_frames
 
-    def answers(self, ask, w, samples, n_views=1, views=None):
+    def answers(self, ask, frame, samples, n_views=1, views=None):
         """The oracle's answers for ``samples`` under each view, side by side.
 
-        View 0 frames each sample with the program ``W``; view ``k >= 1`` with the fixed
-        program ``view_programs(n_views)[k]``, whatever ``W``. All canvases go to ``ask``
-        (the oracle, or a query counter) in one call, ``n * len(views)`` queries.
+        View 0 frames each sample with the program's ``frame`` (:meth:`frame` of ``W``);
+        view ``k >= 1`` with the fixed program ``view_programs(n_views)[k]``, whatever
+        ``W``. All canvases go to ``ask`` (the oracle, or a query counter) in one call,
+        ``n * len(views)`` queries.
 
         Parameters
         ----------
         ask : callable
             Canvases ``(N, H, W, C)`` to scores ``(N, S)``.
-        w : ndarray of shape ``w_shape``
+        frame : ndarray of shape (H, W, C)
+            ``frame(W)``, computed once by the caller for every chunk it sends.
         samples : ndarray of shape (n, h, w, C)
         n_views : int
             How many views the estimator reads.
@@ -206,10 +208,10 @@ class Program:
         views = list(range(n_views) if views is None else views)
         if views == [0]:
             # The program alone: the search's hot path, with no copy.
-            return np.asarray(ask(self.compose(self.frame(w), samples)))
+            return np.asarray(ask(self.compose(frame, samples)))
         fixed = self._fixed_frames(n_views)
         canvases = np.concatenate([
-            self.compose(self.frame(w) if k == 0 else fixed[k], samples) for k in views])
+            self.compose(frame if k == 0 else fixed[k], samples) for k in views])
         scores = np.asarray(ask(canvases))
         n = samples.shape[0]
         return scores.reshape(len(views), n, -1).transpose(1, 0, 2).reshape(n, -1)

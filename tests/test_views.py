@@ -43,7 +43,7 @@ def test_answers_hold_each_view_side_by_side_under_fixed_programs():
         # Two scores per canvas that name it: its frame's mean and its index.
         return np.stack([canvases[:, 0].mean(axis=(1, 2)), np.arange(len(canvases))], 1)
 
-    scores = program.answers(ask, w, samples, n_views=3)
+    scores = program.answers(ask, program.frame(w), samples, n_views=3)
     assert len(sent) == 1 and sent[0].shape == (9, 8, 8, 1)  # one call, 3 views x 3
     fixed = program.view_programs(3)
     assert fixed.shape == (3, 2, 2, 1) and np.all(fixed[0] == 0) and np.all(fixed[1:] != 0)
@@ -53,14 +53,14 @@ def test_answers_hold_each_view_side_by_side_under_fixed_programs():
     for k, frame_w in enumerate([w, fixed[1], fixed[2]]):
         expected = program.compose(program.frame(frame_w), samples)
         np.testing.assert_array_equal(sent[0][3 * k:3 * k + 3], expected)
-    other = program.answers(ask, w + 1.0, samples, n_views=3)
+    other = program.answers(ask, program.frame(w + 1.0), samples, n_views=3)
     np.testing.assert_array_equal(sent[1][3:], sent[0][3:])
     assert not np.array_equal(other[:, 0], scores[:, 0])
     # Row i: sample i's answers under view 0, then view 1, then view 2.
     assert scores.shape == (3, 6)
     np.testing.assert_array_equal(scores[:, 1::2], [[0, 3, 6], [1, 4, 7], [2, 5, 8]])
     # Some views only, in the order asked.
-    some = program.answers(ask, w, samples, n_views=3, views=[2])
+    some = program.answers(ask, program.frame(w), samples, n_views=3, views=[2])
     np.testing.assert_array_equal(some[:, 0], scores[:, 4])
 
 
