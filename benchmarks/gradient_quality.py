@@ -4,7 +4,7 @@ An experiment, not a part of skbar (it needs the ``torch`` extra). The oracle is
 benchmark's ``digits-top5`` (EfficientNet-Lite0 at 96 px answering its five best classes,
 digits at 64 px), and the loss the one skbar's defaults search there: the focal loss of the
 multi-label average in the log domain (``m = 3``, frequency mapping), the classes left out
-of the answer read one nat below the lowest score given (:func:`skbar.mapping.log_scores`).
+of the answer read one nat below the lowest score given (:func:`skbar.heads.log_scores`).
 Torch computes the same loss, so its true gradient can be set beside the estimates.
 
 Two figures, at the grey frame (``W = 0``), for an 8x8 and a 32x32 program:
@@ -33,9 +33,9 @@ from query_efficiency import load_task
 from skbar import zoo
 from skbar.baselines import (WhiteBoxReprogrammingClassifier, _import_torch, _pretrained,
                              _to_model_input)
-from skbar.mapping import label_map_prior
+from skbar.heads import label_map_prior
 from skbar.oracles import TopKOracle
-from skbar.program import bilinear_matrix
+from skbar.canvas import bilinear_matrix
 
 
 class TopFiveLoss:

@@ -77,7 +77,7 @@ def main():
                         ("skbar defaults (learned head, SPSA-GC)", {})):
         inside[0] = 0.0
         clf = BlackBoxReprogrammingClassifier(
-            Timed(), sample_shape=(8, 8), embed_size=int(0.75 * H), mapping="random",
+            Timed(), sample_shape=(8, 8), embed_size=int(0.75 * H), label_map="random",
             max_iter=10**9, max_queries=args.fit_queries, random_state=0, **extra)
         start = time.perf_counter()
         clf.fit(X[:300], y[:300])

@@ -26,9 +26,9 @@ from query_efficiency import load_task
 
 from skbar import zoo
 from skbar.baselines import WhiteBoxReprogrammingClassifier, _pretrained, _to_model_input
-from skbar.mapping import label_map_prior
+from skbar.heads import label_map_prior
 from skbar.oracles import TopKOracle
-from skbar.program import bilinear_matrix
+from skbar.canvas import bilinear_matrix
 
 
 def family_program(family, generator):
@@ -58,7 +58,7 @@ def main():
     oracle = TopKOracle(zoo.load("efficientnet-lite0", image_size=96, n_threads=1), 5)
     # The black-box estimator that maps labels, embeds the samples and reads the answers.
     bar = WhiteBoxReprogrammingClassifier(
-        image_size=96, embed_size=64, m=3, top_k=5, max_iter=0, output_mapping="log-average",
+        image_size=96, embed_size=64, m=3, top_k=5, max_iter=0, head="log-average",
         program_shape=(S, S), random_state=seed, **embed)._inner_estimator(oracle).fit(X, y)
     probe = bar.score(X_test, y_test)
     net = _pretrained("efficientnet-lite0")
@@ -78,7 +78,7 @@ def main():
         w = torch.einsum("Hh,hwc,Ww->HWc", upsample, make_w(), upsample)
         frame = mask * (torch.tanh(w) + 1) * 0.5
         log_proba = torch.log_softmax(net(_to_model_input(samples[idx] + frame)), 1)
-        # The five best scores; the others one nat below the lowest (skbar.mapping.log_scores).
+        # The five best scores; the others one nat below the lowest (skbar.heads.log_scores).
         top = torch.topk(log_proba, 5, 1)
         floor = (top.values[:, -1:] - 1.0).expand_as(log_proba)
         log_scores = floor.scatter(1, top.indices, top.values)
@@ -91,8 +91,8 @@ def main():
 
     # Read through the black-box estimator, its head refitted on the trained program.
     bar.program_ = make_w().detach().numpy().astype(bar.program_.dtype)
-    bar._start_outputs = None
-    bar.refit_output_mapping(X, y)
+    bar.set_params(select="last")
+    bar.refit_head(X, y)
     n_numbers = sum(p.numel() for p in params)
     print(f"seed {seed}, {family} ({n_numbers} numbers), {steps} steps at {learning_rate}: "
           f"test accuracy {bar.score(X_test, y_test):.3f} (probe {probe:.3f}), "

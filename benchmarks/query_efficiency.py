@@ -46,7 +46,7 @@ from sklearn.model_selection import train_test_split
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
 from skbar.optim import CMAES, SGD, SPSA, RandomDirections
-from skbar.output_mapping import LinearHead
+from skbar.heads import LinearHead
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, TopKOracle, call_oracle
 
 CHECKPOINTS = (1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
@@ -62,7 +62,7 @@ METHODS = {
     "defaults": dict(),
     # The defaults reading one answer per sample where they read four (top-k answers);
     # elsewhere the same as the defaults.
-    "one-view": dict(output_mapping=LinearHead(views=1)),
+    "one-view": dict(head=LinearHead(views=1)),
     # The same as the defaults, named: BlackVIP's SPSA with gradient correction.
     "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc"),
     # Two-sided directions on the sphere with ZO-Adam (step 0.01) or SGD (step 0.05).
@@ -74,34 +74,34 @@ METHODS = {
     "program-full": dict(program_shape=None),
     # CMA-ES on a 4x4x3 program, with cma's own population 4 + int(3 ln 48) = 15.
     "cma": dict(optimizer=CMAES(sigma=0.2), q=15, program_shape=(4, 4)),
-    # The learned head's search objectives (skbar.output_mapping.LinearHead): the head
+    # The learned head's search objectives (skbar.heads.LinearHead): the head
     # fitted on the very outputs it is scored on (the defaults before the held-out
     # loss), and the multi-label average with m = 10 (the paper's, a head shipped).
-    "fitted-objective": dict(output_mapping=LinearHead(objective="fitted")),
-    "average-objective": dict(output_mapping=LinearHead(objective="average"), m=10),
-    "average-mapping": dict(output_mapping="average"),
-    "iterative-mapping": dict(output_mapping="iterative"),
+    "fitted-objective": dict(head=LinearHead(objective="fitted")),
+    "average-objective": dict(head=LinearHead(objective="average"), m=10),
+    "average-mapping": dict(head="average"),
+    "iterative-mapping": dict(head="iterative"),
 }
 
 #: White-box adversarial reprogramming (torch): the same program, true gradients. A
 #: step sends ``batch_size`` images forward and backward, counted as queries.
 WHITE_BOX = {
     # The ceiling of skbar's defaults: their 8x8 program and learned head.
-    "white-box-ar": dict(output_mapping="linear", program_shape=(8, 8), learning_rate=0.01),
+    "white-box-ar": dict(head="linear", program_shape=(8, 8), learning_rate=0.01),
     # The same, its head started at the ridge fit (the black-box estimator's start).
-    "white-box-ar-ridge-head": dict(output_mapping="linear", program_shape=(8, 8),
+    "white-box-ar-ridge-head": dict(head="linear", program_shape=(8, 8),
                                     learning_rate=0.01, head_init="ridge"),
     # The defaults' 8x8 program trained for the multi-label average (m = 10), the
     # search objective of the defaults on top-k answers.
-    "white-box-ar-average": dict(m=10, output_mapping="average", program_shape=(8, 8),
+    "white-box-ar-average": dict(m=10, head="average", program_shape=(8, 8),
                                  learning_rate=0.05),
     # The same program trained on the answers the black-box search sees: the top five
     # scores (for digits-top5), through the defaults' objective there, the multi-label
     # average in the log domain. What true gradients make of those answers.
-    "white-box-ar-top5": dict(m=10, output_mapping="log-average", program_shape=(8, 8),
+    "white-box-ar-top5": dict(m=10, head="log-average", program_shape=(8, 8),
                               learning_rate=0.05, top_k=5),
     # Elsayed et al.'s AR as the paper ran it: a full program, the multi-label average.
-    "white-box-ar-paper": dict(m=10, output_mapping="average", program_shape=None,
+    "white-box-ar-paper": dict(m=10, head="average", program_shape=None,
                                learning_rate=0.05),
 }
 
@@ -169,7 +169,7 @@ def load_task(name, seed):
 
 def _final_pass(clf):
     """Whether ``clf``'s fit ends with a pass over the training set (a learned mapping's)."""
-    mapping = clf.output_mapping_
+    mapping = clf.head_
     return mapping.learned and mapping.refit_final
 
 
@@ -177,7 +177,7 @@ def _score_as_stopped(clf, X_train, y_train, X_test, y_test):
     """Test accuracy and training queries of ``fit(max_queries=B)`` stopped here."""
     if _final_pass(clf) and clf.n_iter_ > 0:
         stopped = copy.copy(clf)  # the final pass refits a copy; the run goes on
-        spent = stopped.refit_output_mapping(X_train, y_train)
+        spent = stopped.refit_head(X_train, y_train)
         return stopped.score(X_test, y_test), clf.n_queries_ + spent
     return clf.score(X_test, y_test), clf.n_queries_
 
@@ -191,8 +191,8 @@ def _white_box_scorer(answers, embed):
             answers, max_iter=0, program_shape=est.bar_.program_shape,
             **embed).fit(X_train, y_train)
         reader.program_ = est.bar_.program_
-        reader._start_outputs = None  # the ceiling is the program's, never the grey frame's
-        spent = reader.refit_output_mapping(X_train, y_train)
+        reader.set_params(select="last")  # the ceiling is the program's, never the grey frame's
+        spent = reader.refit_head(X_train, y_train)
         return reader.score(X_test, y_test), est.n_queries_ + spent
 
     return score
@@ -258,7 +258,7 @@ def run_baselines(oracle, task, embed_size):
     X_train, y_train, X_test, y_test, embed = task
     embed = dict({"embed_size": embed_size}, **embed)
     probe = BlackBoxReprogrammingClassifier(
-        oracle, mapping="random", max_iter=0, output_mapping=LinearHead(views=1),
+        oracle, label_map="random", max_iter=0, head=LinearHead(views=1),
         **embed).fit(X_train, y_train)
 
     def log_outputs(X):
@@ -279,7 +279,7 @@ def run_baselines(oracle, task, embed_size):
         # Where the defaults send each sample under several views (top-k answers), also
         # their probe on one answer per sample: the probe of the paper's single query.
         one = BlackBoxReprogrammingClassifier(oracle, max_iter=0,
-                                              output_mapping=LinearHead(views=1),
+                                              head=LinearHead(views=1),
                                               **embed).fit(X_train, y_train)
         rows.append({"method": "probe-defaults-one-view", "queries": int(one.n_queries_),
                      "accuracy": float(one.score(X_test, y_test))})

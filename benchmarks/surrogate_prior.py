@@ -35,7 +35,7 @@ from query_efficiency import load_task, task_oracle
 from skbar import BlackBoxReprogrammingClassifier, zoo
 from skbar.baselines import _import_torch, _pretrained, _to_model_input
 from skbar.optim import SPSA
-from skbar.program import bilinear_matrix
+from skbar.canvas import bilinear_matrix
 
 
 def surrogate_gradient(name, probe, X, y, rng, batch_size=32):
@@ -126,8 +126,9 @@ def main():
             oracle, gradient=PriorSPSA(prior, args.rest), optimizer=args.optimizer, q=args.q,
             max_iter=10**9, max_queries=args.budget, **params).fit(X_train, y_train)
         searched = copy.copy(clf)  # the searched program, whatever the check kept
-        searched.program_, searched._start_outputs = clf.optimizer_.w_, None
-        searched.refit_output_mapping(X_train, y_train)
+        searched.program_ = clf.optimizer_.w_
+        searched.set_params(select="last")
+        searched.refit_head(X_train, y_train)
         print(json.dumps({
             "seed": seed, "surrogate": args.surrogate, "rest": args.rest,
             "optimizer": args.optimizer, "q": args.q, "budget": args.budget,

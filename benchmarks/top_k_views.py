@@ -2,9 +2,9 @@
 
 The oracle is the benchmark's ``digits-top5`` (EfficientNet-Lite0 at 96 px answering its
 five best classes, digits at 64 px). For each number of views, skbar's defaults with
-``max_iter=0`` and ``output_mapping=LinearHead(views=k)``: each training sample is sent
+``max_iter=0`` and ``head=LinearHead(views=k)``: each training sample is sent
 under the grey frame and ``k - 1`` fixed random programs
-(:meth:`skbar.program.Program.view_programs`), and the head reads the ``k`` answers side
+(:meth:`skbar.canvas.Program.view_programs`), and the head reads the ``k`` answers side
 by side. Prints the test accuracy, the queries the fit paid for and what a prediction
 costs, one line per seed and number of views, then the mean over seeds.
 
@@ -19,7 +19,7 @@ from query_efficiency import load_task
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
 from skbar.oracles import TopKOracle
-from skbar.output_mapping import LinearHead
+from skbar.heads import LinearHead
 
 
 def main():
@@ -37,7 +37,7 @@ def main():
         for k in views:
             started = time.perf_counter()
             clf = BlackBoxReprogrammingClassifier(
-                oracle, embed_size=64, max_iter=0, output_mapping=LinearHead(views=k),
+                oracle, embed_size=64, max_iter=0, head=LinearHead(views=k),
                 random_state=seed, **embed).fit(X, y)
             accuracy[k].append(clf.score(X_test, y_test))
             print(f"seed {seed}, {k} view(s): test accuracy {accuracy[k][-1]:.3f}, "

@@ -7,7 +7,7 @@ steps: each round draws a new random program, pays one pass over the training se
 its answers (one query per sample), puts it in place of one of the three fixed views
 (in turn), and keeps it only where the head's 5-fold cross-validated
 accuracy on the training answers is better by more than one standard error of the paired
-difference (:func:`skbar._search.searched_is_better`, the fit's own check). The head is
+difference (:func:`skbar.fit.searched_is_better`, the fit's own check). The head is
 skbar's ridge head pulled towards the frequency mapping (``m = 3``), as the defaults'.
 A prediction still costs four queries.
 
@@ -24,10 +24,10 @@ from query_efficiency import load_task
 from sklearn.model_selection import StratifiedKFold
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
-from skbar._search import searched_is_better
-from skbar.mapping import apply_linear_map, fit_linear_map, frequency_label_map
+from skbar.fit import searched_is_better
+from skbar.heads import apply_linear_map, fit_linear_map, frequency_label_map
 from skbar.oracles import TopKOracle
-from skbar.output_mapping import LinearHead
+from skbar.heads import LinearHead
 
 N_VIEWS, M, ALPHA = 4, 3, 10.0
 
@@ -52,7 +52,7 @@ def run(seed, budget, oracle):
     X, y, X_test, y_test, embed = load_task("digits-top5", seed)
     # The estimator embeds the samples and holds the program; no search (max_iter=0).
     clf = BlackBoxReprogrammingClassifier(oracle, embed_size=64, max_iter=0,
-                                          output_mapping=LinearHead(views=1),
+                                          head=LinearHead(views=1),
                                           random_state=seed, **embed).fit(X, y)
     classes, y, y_test = clf.classes_, np.searchsorted(clf.classes_, y), np.searchsorted(clf.classes_, y_test)
     train_samples, program = clf._prepare(X)

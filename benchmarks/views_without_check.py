@@ -14,7 +14,7 @@ ways, beside the grey frame:
 Each is scored by a ridge head pulled towards the frequency mapping (``m = 3``), fitted
 on the training answers, and by the fit's check against the grey frame (5-fold
 cross-validated accuracy on the training answers, one standard error of the paired
-difference: :func:`skbar._search.searched_is_better`).
+difference: :func:`skbar.fit.searched_is_better`).
 
     python benchmarks/views_without_check.py --seeds 0,1,2,3,4
 """
@@ -25,9 +25,9 @@ from sklearn.model_selection import StratifiedKFold
 from view_search import cross_validated_right, head, run_seeds
 
 from skbar import BlackBoxReprogrammingClassifier
-from skbar._search import searched_is_better
-from skbar.mapping import apply_linear_map
-from skbar.output_mapping import LinearHead
+from skbar.fit import searched_is_better
+from skbar.heads import apply_linear_map
+from skbar.heads import LinearHead
 
 N_VIEWS = 4
 
@@ -38,7 +38,7 @@ def run(seed, budget, oracle):
     # comes off its budget, so that its search takes about the defaults' steps.
     clf = BlackBoxReprogrammingClassifier(
         oracle, embed_size=64, max_iter=10**9, max_queries=budget - (N_VIEWS - 1) * len(X),
-        output_mapping=LinearHead(views=1), random_state=seed, **embed).fit(X, y)
+        head=LinearHead(views=1), random_state=seed, **embed).fit(X, y)
     classes = clf.classes_
     y, y_test = np.searchsorted(classes, y), np.searchsorted(classes, y_test)
     train_samples, program = clf._prepare(X)

@@ -43,7 +43,7 @@ from skbar import BlackBoxReprogrammingClassifier
 from skbar.datasets import ASD, CONTROL, correlation_to_pixels, load_asd_task, upper_triangle
 from skbar.optim import Adam
 from skbar.oracles import RandomNetworkOracle
-from skbar.output_mapping import LinearHead
+from skbar.heads import LinearHead
 
 # ------------------------------------------------------------------- pipelines
 
@@ -75,7 +75,7 @@ def make_bar_pipeline(oracle, **params):
         The source model (see :class:`~skbar.BlackBoxReprogrammingClassifier`).
     **params
         Further estimator parameters (``q``, ``m``, ``embed_size``, ...). Unless given,
-        ``output_mapping="average"`` and ``gradient="random"`` (one-sided differences
+        ``head="average"`` and ``gradient="random"`` (one-sided differences
         along directions on the sphere): the paper's BAR.
 
     Returns
@@ -85,7 +85,7 @@ def make_bar_pipeline(oracle, **params):
     """
     # The paper's BAR unless told otherwise: the fixed multi-label average and one-sided
     # differences, so that the tables compare the method as published.
-    params = {"rescale": False, "output_mapping": "average", "gradient": "random", **params}
+    params = {"rescale": False, "head": "average", "gradient": "random", **params}
     return pixels_pipeline(BlackBoxReprogrammingClassifier(oracle, **params))
 
 
@@ -136,7 +136,7 @@ def make_linear_probe(oracle, output_alpha=10.0, **params):
     """The black-box linear probe: a ridge head on the source model's log-probabilities.
 
     This is the estimator's learned output mapping with no program search
-    (``output_mapping="linear"``, ``max_iter=0``): each training sample is embedded in a
+    (``head="linear"``, ``max_iter=0``): each training sample is embedded in a
     grey frame and sent once, and the ridge head, pulled towards the frequency mapping
     those same outputs give, is fitted on the log source scores. ``n_queries_`` is the
     number of training samples.
@@ -155,7 +155,7 @@ def make_linear_probe(oracle, output_alpha=10.0, **params):
     Pipeline
         As :func:`make_bar_pipeline`.
     """
-    return make_bar_pipeline(oracle, mapping="frequency", output_mapping=LinearHead(output_alpha),
+    return make_bar_pipeline(oracle, label_map="frequency", head=LinearHead(output_alpha),
                              max_iter=0, **params)
 
 

@@ -44,7 +44,7 @@ def main(argv=None):
     started = time.perf_counter()
     task = load_task(args)
     oracle = make_oracle(args)
-    methods = {name: make_bar_pipeline(oracle, **bar_params(args, mapping=mapping, loss=loss))
+    methods = {name: make_bar_pipeline(oracle, **bar_params(args, label_map=mapping, loss=loss))
                for (mapping, loss), name in VARIANTS.items()}
     print(describe_run(args, task, started), flush=True)
     with parallel_backend(args):

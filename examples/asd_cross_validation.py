@@ -59,10 +59,10 @@ def build_methods(args, oracle):
                 oracle, **bar_params(args))
         elif name == "bar-linear":
             methods["BAR, learned linear output mapping"] = make_bar_pipeline(
-                oracle, **bar_params(args, output_mapping="linear"))
+                oracle, **bar_params(args, head="linear"))
         elif name == "bar-iterative":
             methods["BAR, iterative label mapping (ILM)"] = make_bar_pipeline(
-                oracle, **bar_params(args, output_mapping="iterative"))
+                oracle, **bar_params(args, head="iterative"))
         elif name == "skbar":
             # skbar's own defaults (learned head, SPSA-GC on an 8x8 program, its final
             # pass), with only the embedding and the budget set.

@@ -14,7 +14,7 @@ the same against a local stand-in for such an API:
   (:func:`skbar.datasets.make_asd_cohort`: 200x200 correlation matrices; nothing in it is
   real data, and its accuracies say nothing about autism), split into train and test.
 
-As in the paper's API experiments the labels are mapped at random (``mapping="random"``),
+As in the paper's API experiments the labels are mapped at random (``label_map="random"``),
 which costs no query, where the frequency mapping would pay one per training sample.
 
 The price per 1,000 queries is an ASSUMPTION (``--price``, default $1.20, Clarifai's
@@ -133,8 +133,8 @@ def reprogram(oracle, q, data, args):
     X_train, X_test, y_train, y_test = data
     cost = QueryCost(per_1000=args.price)
     clf = BlackBoxReprogrammingClassifier(
-        oracle, embed_size=args.embed_size, q=q, m=args.m, mapping="random",
-        output_mapping="average", gradient=SPSA(antithetic=False), optimizer=Adam(0.05),
+        oracle, embed_size=args.embed_size, q=q, m=args.m, label_map="random",
+        head="average", gradient=SPSA(antithetic=False), optimizer=Adam(0.05),
         program_shape=(8, 8), batch_size=args.batch_size, max_iter=args.steps,
         max_queries=args.max_queries, callbacks=[cost], verbose=int(args.verbose),
         random_state=args.seed)
@@ -167,7 +167,7 @@ def main(argv=None):
     print(f"SIMULATED ASD cohort (difficulty {args.difficulty:g}): {args.n_train} training "
           f"and {args.n_test} test subjects, 200x200 correlation matrices resized to "
           f"{args.embed_size}x{args.embed_size} on a {args.image_size}x{args.image_size} canvas.")
-    print(f"Source model: {MODEL} (ImageNet) behind a v2 prediction API; mapping='random', "
+    print(f"Source model: {MODEL} (ImageNet) behind a v2 prediction API; label_map='random', "
           f"m={args.m}, {args.steps} steps of {args.batch_size} subjects per fit.")
 
     with local_api(args) if args.url is None else existing_api(args.url) as server:

@@ -65,7 +65,7 @@ url = f"http://127.0.0.1:{server.server_port}"
 # %%
 # Reprogram it through the API
 # ----------------------------
-# ``mapping="random"`` costs no query before the search, as the paper did for APIs; the
+# ``label_map="random"`` costs no query before the search, as the paper did for APIs; the
 # price is an assumption, $1.20 per 1,000 images.
 from sklearn.datasets import load_digits
 
@@ -76,7 +76,7 @@ X, y = load_digits(n_class=2, return_X_y=True)
 api = HttpOracle(url, "lite0", max_batch_size=64, max_concurrency=2)
 cost = QueryCost(per_1000=1.20)
 clf = BlackBoxReprogrammingClassifier(
-    api, sample_shape=(8, 8), embed_size=24, mapping="random", max_queries=800,
+    api, sample_shape=(8, 8), embed_size=24, label_map="random", max_queries=800,
     max_iter=10**6, callbacks=[cost], random_state=0)
 clf.fit(X[:100], y[:100])
 print(f"accuracy {clf.score(X[100:200], y[100:200]):.3f}; the fit sent "

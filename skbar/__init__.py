@@ -2,31 +2,39 @@
 
 import importlib
 
-from . import callbacks, optim, output_mapping
+from . import callbacks, canvas, fit, heads, optim
 from ._classifier import PAPER_BAR, BlackBoxReprogrammingClassifier
+from .fit import CheckpointError
+from .fit._select import ProbeShippedWarning
 from .oracles import BudgetExhausted, HttpOracle, OnnxOracle, OracleError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 # Public submodules that ``import skbar`` does not load: ``skbar.zoo`` and the others
 # are imported on first access (PEP 562), so that ``import skbar`` stays quick and an
 # optional dependency (torch for ``baselines``, matplotlib for ``plotting``) is needed
 # only by the code that uses it.
-_LAZY_SUBMODULES = ("baselines", "datasets", "losses", "mapping", "oracles", "plotting",
-                    "program", "zoo")
+_LAZY_SUBMODULES = ("baselines", "datasets", "losses", "mapping", "oracles", "output_mapping",
+                    "plotting", "program", "zoo")
 
 __all__ = [
     "BlackBoxReprogrammingClassifier",
     "BudgetExhausted",
+    "CheckpointError",
     "HttpOracle",
     "OnnxOracle",
     "OracleError",
     "PAPER_BAR",
+    "ProbeShippedWarning",
     "callbacks",
+    "canvas",
+    "fit",
+    "heads",
     "optim",
-    "output_mapping",
-    # Not "baselines" nor "plotting": a star import must not need an optional extra.
-    *(name for name in _LAZY_SUBMODULES if name not in ("baselines", "plotting")),
+    # Not "baselines" nor "plotting": a star import must not need an optional extra; not
+    # the deprecated modules.
+    *(name for name in _LAZY_SUBMODULES
+      if name not in ("baselines", "plotting", "mapping", "output_mapping", "program")),
 ]
 
 

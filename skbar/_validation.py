@@ -5,7 +5,7 @@ images ``(n, 4, 8)`` after ``(n, 4, 4)``, or grey after RGB, pass it and would b
 embedded, cropped or padded without a word.
 """
 
-from ._samples import data_range
+from .canvas import data_range
 
 #: With ``rescale=False``, how far outside ``[0, 1]`` a value may lie and be clipped
 #: rather than refused: test data scaled by a ``MinMaxScaler`` fitted on the training
@@ -23,7 +23,7 @@ def check_like_fit(estimator, X):
     X : ndarray or numpy.memmap of shape (n, ...)
         As ``validate_data`` returned it (any numeric dtype); values beyond ``[0, 1]``
         by less than :data:`PIXEL_SLACK` are clipped batch by batch
-        (:class:`skbar._samples.Samples`).
+        (:class:`skbar.canvas.Samples`).
 
     Raises
     ------

@@ -27,10 +27,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._classifier import BlackBoxReprogrammingClassifier
 from .losses import focal_loss
-from .mapping import label_map_prior
+from .heads import label_map_prior
 from .oracles import TopKOracle
-from .output_mapping import LinearHead
-from .program import bilinear_matrix, match_channels, resize_images, to_images
+from .heads import LinearHead
+from .canvas import bilinear_matrix, match_channels, resize_images, to_images
 
 __all__ = ["FineTuningClassifier", "WhiteBoxReprogrammingClassifier", "torch_available"]
 
@@ -133,7 +133,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     output_mapping : {"average", "log-average", "linear"}, default="average"
         The paper's AR (the fixed multi-label average); the same average in the log
         domain (the search objective of the black-box defaults on top-k answers,
-        :class:`~skbar.output_mapping.LinearHead`); or the black-box estimator's learned
+        :class:`~skbar.heads.LinearHead`); or the black-box estimator's learned
         output mapping: a linear head on the log source scores, trained from zero
         jointly with ``W`` by backpropagation. For ``"log-average"`` and ``"linear"`` the
         head shipped is the ridge fit on the training set's outputs under the final
@@ -141,7 +141,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     top_k : int, default=None
         Train on the model's ``k`` best scores only, as an API answering its top ``k``
         would give them: the gradient flows through those ``k`` scores, a class left
-        out reads as :func:`skbar.mapping.log_scores` reads it (one nat below the
+        out reads as :func:`skbar.heads.log_scores` reads it (one nat below the
         lowest score given), and the mapping and predictions query
         :class:`~skbar.oracles.TopKOracle`. What a program can learn from the answers a
         black-box search sees, with true gradients; None trains on every score.
@@ -180,8 +180,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
-                 embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
-                 gamma=2.0, program_shape=None, output_mapping="average", output_alpha=10.0,
+                 embed_size=None, rescale=True, m=3, label_map="frequency", loss="focal",
+                 gamma=2.0, program_shape=None, head="average", output_alpha=10.0,
                  head_init="zero", top_k=None,
                  optimizer="adam", learning_rate=0.05, batch_size=16, max_iter=100,
                  n_threads=None, callback=None, random_state=None):
@@ -211,15 +211,15 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """The black-box estimator that embeds, maps labels and predicts; it never steps.
 
         ``max_iter=0``: its fit only sets the mask, the label mapping (and the ridge head
-        for ``output_mapping="linear"``) under the zero program; ``W`` is trained here.
+        for ``head="linear"``) under the zero program; ``W`` is trained here.
         """
         output_mapping = ("average" if self.output_mapping == "average"
                           else LinearHead(alpha=self.output_alpha, views=1))
         return BlackBoxReprogrammingClassifier(
             oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
-            rescale=self.rescale, m=self.m, mapping=self.mapping,
+            rescale=self.rescale, m=self.m, label_map=self.mapping,
             loss=functools.partial(focal_loss, gamma=self.gamma) if self.loss == "focal" else "ce",
-            program_shape=self.program_shape, max_iter=0, output_mapping=output_mapping,
+            program_shape=self.program_shape, max_iter=0, head=output_mapping,
             batch_size=self.batch_size, random_state=self.random_state)
 
     def _refit_head(self, X, y):
@@ -230,8 +230,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """
         # The program trained here is shipped as it is: the black-box estimator's check
         # against the program it started from (search_check_) is not the reference's.
-        self.bar_._start_outputs = None
-        return self.bar_.refit_output_mapping(X, y)
+        self.bar_.set_params(select="last")
+        return self.bar_.refit_head(X, y)
 
     def fit(self, X, y):
         """Set the mapping through the oracle, then train ``W`` by backpropagation.
@@ -286,7 +286,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             # fit on these same training outputs, it is so confident that the float32
             # loss is 0 on most samples and W soon gets no gradient.
             ridge = self.head_init == "ridge"
-            head = bar.output_mapping_
+            head = bar.head_
             coef = torch.tensor(head.coef_ if ridge else np.zeros_like(head.coef_),
                                 dtype=torch.float32, requires_grad=True)
             intercept = torch.tensor(
@@ -308,12 +308,12 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
             log_scores = self._log_answers(torch.log_softmax(
                 net(_to_model_input(samples[idx] + frame)), dim=1))
             if linear:
-                # skbar.mapping.apply_linear_map: a softmax head on the log source scores.
+                # skbar.heads.apply_linear_map: a softmax head on the log source scores.
                 mapped = torch.softmax(log_scores @ coef.T + intercept, dim=1)
             elif log_average:
                 mapped = torch.softmax(log_scores @ prior.T, dim=1)
             else:
-                # The multi-label average of skbar.mapping.apply_label_map, then eq. (3);
+                # The multi-label average of skbar.heads.apply_label_map, then eq. (3);
                 # a class left out of a top-k answer scores 0.
                 proba = torch.exp(log_scores)
                 if self.top_k is not None:
@@ -343,7 +343,7 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def _log_answers(self, log_proba):
         """The log scores the output mapping reads: every class's (clipped at
         ``log(1e-12)``), or, with ``top_k``, the ``k`` best and one nat below the lowest
-        of them for the classes left out (:func:`skbar.mapping.log_scores`)."""
+        of them for the classes left out (:func:`skbar.heads.log_scores`)."""
         torch = _import_torch()
         if self.top_k is None:
             return log_proba.clamp_min(float(np.log(1e-12)))
@@ -355,8 +355,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """Put the training state so far on the estimator (for the callback and the end)."""
         bar.program_ = w.detach().numpy().astype(np.float64)
         if coef is not None:
-            bar.output_mapping_.coef_ = coef.detach().numpy().astype(np.float64)
-            bar.output_mapping_.intercept_ = intercept.detach().numpy().astype(np.float64)
+            bar.head_.coef_ = coef.detach().numpy().astype(np.float64)
+            bar.head_.intercept_ = intercept.detach().numpy().astype(np.float64)
         self.bar_ = bar
         self.classes_ = bar.classes_
         self.n_iter_ = len(self.loss_curve_)

@@ -9,31 +9,35 @@ callable ``f(estimator, info)`` works as a callback too.
 
 A :class:`Callback` subclass may also define :meth:`~Callback.on_fit_begin` and
 :meth:`~Callback.on_fit_end` (called however the fit ends: finished, out of budget,
-interrupted or failed).
+interrupted or failed), and :meth:`~Callback.initial_state` (what a fit resumes from, as
+:class:`LoadInitState` does).
 """
 
+import numbers
 import os
 import tempfile
 
-from ._checkpoint import load_checkpoint, save_checkpoint
+from .fit._checkpoint import load_checkpoint, save_checkpoint
 
 
 class Callback:
     """Base class of the callbacks: every hook does nothing."""
 
+    def initial_state(self, estimator):
+        """The state ``fit`` continues from (a dict as ``get_fit_state`` returns it, with
+        the path it came from as ``(path, state)``), or None: asked before any query."""
+        return None
+
     def on_fit_begin(self, estimator):
-        """Before the first step of ``fit`` (after the label mapping was paid for)."""
+        """Before the first step of ``fit`` (after the first pass was paid for)."""
 
     def on_step_end(self, estimator, info):
         """After each step; return True to stop the fit."""
         return False
 
     def on_fit_end(self, estimator, info):
-        """When ``fit`` ends, however it ends.
-
-        ``info["before_search"]`` is True when it ended before the search began (while
-        the label mapping was paid for): then nothing was learned yet.
-        """
+        """When ``fit`` ends, however it ends (also before the search began, while the
+        first pass was paid for: then the estimator is not fitted yet)."""
 
     def __call__(self, estimator, info):
         return self.on_step_end(estimator, info)
@@ -105,7 +109,7 @@ class ProgressBar(Callback):
         return False
 
     def on_fit_end(self, estimator, info):
-        # A fit that stops while the label mapping is paid for never began its search.
+        # A fit that stops during its first pass never began its search.
         if getattr(self, "_bar", None) is not None:
             self._show(info["n_queries"])
             self._bar.close()
@@ -149,11 +153,11 @@ class QueryCost(Callback):
 class CheckpointSaver(Callback):
     """Save everything a fit has paid for to an ``.npz`` file, and resume from it.
 
-    The state (program, output mapping, optimiser, random stream, query count) is
+    The state (program, head, objective, optimiser, random stream, query count) is
     written atomically every ``every`` steps and when the fit ends, however it ends. A
     new estimator with ``warm_start=True`` and this callback continues from the file
     (when it has not been fitted in this process), without repeating the queries paid
-    for, bit for bit.
+    for, bit for bit; :class:`LoadInitState` resumes from it without ``warm_start``.
 
     Parameters
     ----------
@@ -163,8 +167,9 @@ class CheckpointSaver(Callback):
     """
 
     def __init__(self, path, every=10):
-        if int(every) < 1:
-            raise ValueError(f"every must be a positive number of steps, got {every!r}.")
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"CheckpointSaver: every must be a positive whole number of "
+                             f"steps, got {every!r}.")
         self.path = path
         self.every = every
 
@@ -174,8 +179,15 @@ class CheckpointSaver(Callback):
         return False
 
     def on_fit_end(self, estimator, info):
-        if not info.get("before_search"):  # else nothing was learned yet
+        if estimator.__sklearn_is_fitted__():  # else nothing was learned yet
             self.save(estimator)
+
+    def initial_state(self, estimator):
+        # With warm_start, a fit not yet fitted in this process continues from the file.
+        if not estimator.warm_start or estimator.__sklearn_is_fitted__():
+            return None
+        state = self.load()
+        return None if state is None else (self.path, state)
 
     def save(self, estimator):
         save_checkpoint(self.path, estimator.get_fit_state())
@@ -206,3 +218,34 @@ class CheckpointSaver(Callback):
         if not os.path.exists(self.path):
             return None
         return load_checkpoint(self.path)
+
+
+class LoadInitState(Callback):
+    """Resume a fit from a checkpoint file, where one exists (skorch's ``LoadInitState``).
+
+    The fit continues from the file's program, head, optimiser, random stream and query
+    count, without repeating the queries paid for, whether or not ``warm_start`` is set;
+    with no file yet, it starts afresh. The file is checked whole before any query
+    (:func:`skbar.fit.check_resume`).
+
+    Parameters
+    ----------
+    checkpoint : CheckpointSaver or str or path-like
+        The saver whose file to read, or the file's path.
+
+    Examples
+    --------
+    >>> saver = CheckpointSaver("fit.npz")
+    >>> callbacks = [saver, LoadInitState(saver)]  # doctest: +SKIP
+    """
+
+    def __init__(self, checkpoint):
+        self.checkpoint = checkpoint
+
+    def initial_state(self, estimator):
+        if estimator.__sklearn_is_fitted__() and estimator.warm_start:
+            return None  # the fit in this process goes on
+        path = getattr(self.checkpoint, "path", self.checkpoint)
+        if not os.path.exists(path):
+            return None
+        return path, load_checkpoint(path)

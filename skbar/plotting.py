@@ -419,7 +419,7 @@ class LabelMappingDisplay:
 
     One row per target class and one cell per mapped source label (``label_map_``),
     named and coloured by its weight: the coefficient of a learned head
-    (:class:`~skbar.output_mapping.LinearHead`), or ``1 / m`` under the multi-label
+    (:class:`~skbar.heads.LinearHead`), or ``1 / m`` under the multi-label
     average. Build it with :meth:`from_estimator`.
 
     Parameters
@@ -518,7 +518,7 @@ class LabelMappingDisplay:
         display : LabelMappingDisplay
         """
         label_map = np.asarray(estimator.label_map_)
-        coef = getattr(estimator.output_mapping_, "coef_", None)
+        coef = getattr(estimator.head_, "coef_", None)
         weights = None
         if coef is not None:
             weights = np.take_along_axis(np.asarray(coef), label_map, axis=1)

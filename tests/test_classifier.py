@@ -7,15 +7,15 @@ from sklearn.base import clone
 
 from skbar import BlackBoxReprogrammingClassifier, OracleError
 from skbar.callbacks import CheckpointSaver, QueryCost
-from skbar.mapping import fit_linear_map
+from skbar.heads import fit_linear_map
 from skbar.optim import CMAES, SPSA, Adam
 from skbar.oracles import FunctionOracle, RandomNetworkOracle
-from skbar.output_mapping import IterativeLabelMapping, LinearHead
+from skbar.heads import IterativeLabelMapping, LinearHead
 
 
 # The paper's estimator (fixed multi-label average, one-sided differences, a full-size
 # program), whose query counts the tests below work out by hand.
-PAPER = {"output_mapping": "average", "gradient": "random", "program_shape": None, "q": 10,
+PAPER = {"head": "average", "gradient": "random", "program_shape": None, "q": 10,
          "batch_size": 16}
 
 
@@ -27,11 +27,11 @@ def _clf(oracle=None, **params):
 
 def test_zeroth_order_training_learns_a_task_the_untrained_program_cannot(task):
     X, y, X_test, y_test = task
-    untrained = _clf(mapping="random", max_iter=0).fit(X, y)
+    untrained = _clf(label_map="random", max_iter=0).fit(X, y)
     assert abs(untrained.score(X_test, y_test) - 0.5) <= 0.1
 
     oracle = RandomNetworkOracle()
-    trained = _clf(oracle, mapping="random", q=20, batch_size=32, max_iter=400).fit(X, y)
+    trained = _clf(oracle, label_map="random", q=20, batch_size=32, max_iter=400).fit(X, y)
     accuracy = trained.score(X_test, y_test)
     # Longer runs (1,000 steps) on this oracle and task reach 0.75-0.87.
     assert accuracy >= 0.70, accuracy
@@ -44,7 +44,7 @@ def test_zeroth_order_training_learns_a_task_the_untrained_program_cannot(task):
 def test_frequency_mapping_queries_are_counted(task):
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, mapping="frequency", max_iter=3).fit(X, y)
+    clf = _clf(oracle, label_map="frequency", max_iter=3).fit(X, y)
     assert clf.n_queries_ == len(X) + 3 * 11 * 16 == oracle.n_images
     assert clf.label_map_.shape == (2, 2) and np.unique(clf.label_map_).size == 4
 
@@ -53,7 +53,7 @@ def test_frequency_mapping_queries_are_counted(task):
 def test_the_budget_is_never_exceeded(task, budget):
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, mapping="frequency", max_iter=10**6, max_queries=budget).fit(X, y)
+    clf = _clf(oracle, label_map="frequency", max_iter=10**6, max_queries=budget).fit(X, y)
     assert clf.n_queries_ == oracle.n_images <= budget
     # It stops only when one more step would not fit.
     assert budget - clf.n_queries_ < 11 * 16
@@ -64,7 +64,7 @@ def test_frequency_mapping_beyond_the_budget_is_refused_before_any_query(task):
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
     with pytest.raises(ValueError, match="max_queries=100"):
-        _clf(oracle, mapping="frequency", max_queries=100).fit(X, y)
+        _clf(oracle, label_map="frequency", max_queries=100).fit(X, y)
     assert oracle.n_images == 0
 
 
@@ -72,7 +72,7 @@ def test_peak_batch_does_not_grow_with_q(task):
     X, y, _, _ = task
     for q in (2, 40):
         oracle = RandomNetworkOracle()
-        _clf(oracle, mapping="random", q=q, max_iter=2, batch_size=8).fit(X, y)
+        _clf(oracle, label_map="random", q=q, max_iter=2, batch_size=8).fit(X, y)
         assert oracle.largest_batch == 8
 
 
@@ -136,7 +136,7 @@ def test_bad_inputs_get_errors_that_name_the_problem(task):
 ])
 def test_misbehaving_oracles_get_clear_errors(task, answer, message):
     X, y, _, _ = task
-    clf = _clf(FunctionOracle(answer, (8, 8, 1)), mapping="random", max_iter=3)
+    clf = _clf(FunctionOracle(answer, (8, 8, 1)), label_map="random", max_iter=3)
     with pytest.raises(OracleError, match=message):
         clf.fit(X, y)
 
@@ -161,7 +161,7 @@ class FlakyOracle(RandomNetworkOracle):
 def test_a_failed_fit_keeps_what_it_learned_and_warm_start_continues(task, tmp_path):
     X, y, X_test, y_test = task
     oracle = FlakyOracle(fail_after=176 * 25)
-    clf = _clf(oracle, mapping="random", max_iter=60, warm_start=True,
+    clf = _clf(oracle, label_map="random", max_iter=60, warm_start=True,
                callbacks=[CheckpointSaver(tmp_path / "fit.npz", every=5)])
     with pytest.raises(OracleError, match="kept on the estimator and in .*fit.npz.*warm_start=True"):
         clf.fit(X, y)
@@ -176,17 +176,17 @@ def test_a_failed_fit_keeps_what_it_learned_and_warm_start_continues(task, tmp_p
     assert clf.n_iter_ == 85 and clf.n_queries_ == oracle.n_images - len(X_test) == 176 * 85 + 16
 
     # The checkpoint holds the same state; a new estimator resumes from the file.
-    fresh = _clf(oracle, mapping="random", max_iter=0, warm_start=True,
+    fresh = _clf(oracle, label_map="random", max_iter=0, warm_start=True,
                  callbacks=CheckpointSaver(tmp_path / "fit.npz")).fit(X, y)
     assert fresh.n_iter_ == 85 and np.array_equal(fresh.program_, clf.program_)
 
 
 def test_resuming_gives_the_same_program_as_an_uninterrupted_fit(task, tmp_path):
     X, y, _, _ = task
-    straight = _clf(mapping="random", max_iter=30).fit(X, y)
-    first = _clf(mapping="random", max_iter=12,
+    straight = _clf(label_map="random", max_iter=30).fit(X, y)
+    first = _clf(label_map="random", max_iter=12,
                  callbacks=[CheckpointSaver(tmp_path / "a.npz")]).fit(X, y)
-    resumed = _clf(mapping="random", max_iter=18, warm_start=True,
+    resumed = _clf(label_map="random", max_iter=18, warm_start=True,
                    callbacks=[CheckpointSaver(tmp_path / "a.npz")]).fit(X, y)
     assert first.n_iter_ == 12 and resumed.n_iter_ == 30
     np.testing.assert_array_equal(resumed.program_, straight.program_)
@@ -200,7 +200,7 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
         if info["n_iter"] == 7:
             raise KeyboardInterrupt
 
-    clf = _clf(mapping="random", max_iter=50, callbacks=interrupt)
+    clf = _clf(label_map="random", max_iter=50, callbacks=interrupt)
     # The interrupt goes on to the caller once the program is kept (issue 12, point 10).
     with pytest.warns(RuntimeWarning, match="interrupted after 7 steps"), \
             pytest.raises(KeyboardInterrupt):
@@ -212,7 +212,7 @@ def test_ctrl_c_stops_with_a_message_and_keeps_the_program(task):
 def test_callback_returning_true_stops_and_cost_is_reported(task):
     X, y, _, _ = task
     cost, seen = QueryCost(per_1000=1.5), []
-    clf = _clf(mapping="random", max_iter=50,
+    clf = _clf(label_map="random", max_iter=50,
                callbacks=[cost, lambda est, info: seen.append(info) or info["n_iter"] >= 4])
     clf.fit(X, y)
     assert clf.n_iter_ == 4 and clf.stop_reason_ == "callback"
@@ -253,15 +253,15 @@ def _head_on(oracle, clf, X, y):
 def test_learned_output_mapping_starts_as_a_linear_probe_and_ends_on_the_final_program(task):
     X, y, X_test, y_test = task
     oracle = RandomNetworkOracle(record=False)
-    start = _clf(oracle, output_mapping="linear", mapping="random", max_iter=0).fit(X, y)
+    start = _clf(oracle, head="linear", label_map="random", max_iter=0).fit(X, y)
     assert start.n_queries_ == len(X)  # one query per training sample, nothing more
     coef, intercept = _head_on(oracle, start, X, y)
     # (float32 outputs of the oracle here, float64 in the fit)
-    np.testing.assert_allclose(start.output_mapping_.coef_, coef, rtol=1e-5, atol=1e-8)
-    np.testing.assert_allclose(start.output_mapping_.intercept_, intercept, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(start.head_.coef_, coef, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(start.head_.intercept_, intercept, rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(start.predict_proba(X_test).sum(axis=1), 1.0)
 
-    trained = _clf(oracle, output_mapping=LinearHead(refit_every=10), mapping="random", q=20,
+    trained = _clf(oracle, head=LinearHead(refit_every=10), label_map="random", q=20,
                    batch_size=32, max_iter=200).fit(X, y)
     # Refits during the search use outputs already paid for; the final pass costs one
     # query per sample: the count is the probe's, the steps' and the final pass's.
@@ -269,13 +269,13 @@ def test_learned_output_mapping_starts_as_a_linear_probe_and_ends_on_the_final_p
     assert trained.score(X_test, y_test) > start.score(X_test, y_test)
     # The shipped head is the ridge fit on the outputs of the shipped program.
     coef, intercept = _head_on(oracle, trained, X, y)
-    np.testing.assert_allclose(trained.output_mapping_.coef_, coef, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(trained.head_.coef_, coef, rtol=1e-5, atol=1e-8)
 
 
 def test_final_pass_is_held_in_reserve_from_the_budget(task):
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, output_mapping="linear", mapping="random", q=5, batch_size=16,
+    clf = _clf(oracle, head="linear", label_map="random", q=5, batch_size=16,
                max_iter=10**6, max_queries=2000).fit(X, y)
     # 200 initial outputs, steps of 6 x 16 = 96 while 96 + 200 more fit, 200 final ones.
     n_steps = (2000 - 200 - 200) // 96
@@ -283,7 +283,7 @@ def test_final_pass_is_held_in_reserve_from_the_budget(task):
     assert clf.n_queries_ == 200 + n_steps * 96 + 200 <= 2000
     assert oracle.n_images == clf.n_queries_
 
-    free = _clf(oracle, output_mapping=LinearHead(refit_final=False), mapping="random", q=5,
+    free = _clf(oracle, head=LinearHead(refit_final=False), label_map="random", q=5,
                 batch_size=16, max_iter=10**6, max_queries=2000).fit(X, y)
     assert free.n_iter_ == (2000 - 200) // 96
     assert free.n_queries_ == 200 + free.n_iter_ * 96
@@ -292,11 +292,11 @@ def test_final_pass_is_held_in_reserve_from_the_budget(task):
 def test_iterative_label_mapping_rechooses_disjoint_labels_for_free(task):
     X, y, X_test, y_test = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, output_mapping=IterativeLabelMapping(refit_every=10), mapping="random",
+    clf = _clf(oracle, head=IterativeLabelMapping(refit_every=10), label_map="random",
                m=2, q=20, batch_size=32, max_iter=200).fit(X, y)
     # The refits during the search are free; the final one costs a pass over X.
     assert clf.n_queries_ == 200 * 21 * 32 + len(X) == oracle.n_images
-    first = _clf(mapping="random", m=2, max_iter=0).fit(X, y).label_map_
+    first = _clf(label_map="random", m=2, max_iter=0).fit(X, y).label_map_
     assert not np.array_equal(clf.label_map_, first)  # re-chosen under the program
     assert np.unique(clf.label_map_).size == clf.label_map_.size
     assert clf.score(X_test, y_test) >= 0.7
@@ -313,18 +313,18 @@ def test_spsa_gc_and_cma_es_lower_the_loss_and_count_every_query(task, params, p
         pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
     oracle = RandomNetworkOracle()
-    clf = _clf(oracle, mapping="random", batch_size=16, max_iter=60, **params).fit(X, y)
+    clf = _clf(oracle, label_map="random", batch_size=16, max_iter=60, **params).fit(X, y)
     assert clf.n_queries_ == 60 * per_step * 16 == oracle.n_images
     first, last = np.mean(clf.loss_curve_[:10]), np.mean(clf.loss_curve_[-10:])
     assert last < first - 0.02, (first, last)
-    again = _clf(mapping="random", batch_size=16, max_iter=60, **params).fit(X, y)
+    again = _clf(label_map="random", batch_size=16, max_iter=60, **params).fit(X, y)
     np.testing.assert_array_equal(again.program_, clf.program_)  # reproducible
 
 
 def test_cma_es_warm_start_continues_from_the_saved_mean_and_step_size(task, tmp_path):
     pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
-    params = dict(mapping="random", optimizer="cma", program_shape=(4, 4), batch_size=16, q=12,
+    params = dict(label_map="random", optimizer="cma", program_shape=(4, 4), batch_size=16, q=12,
                   gradient="spsa", callbacks=[CheckpointSaver(tmp_path / "cma.npz")])
     first = _clf(max_iter=5, **params).fit(X, y)
     resumed = _clf(max_iter=5, warm_start=True, **params).fit(X, y)

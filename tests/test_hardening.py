@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sklearn.model_selection import cross_val_score
 
 from skbar import BlackBoxReprogrammingClassifier, OracleError
-from skbar._checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skbar.fit import CheckpointError, load_checkpoint, save_checkpoint
 from skbar.callbacks import CheckpointSaver, ProgressBar
 from skbar.oracles import FunctionOracle, QueryCounter, RandomNetworkOracle, call_oracle
 from skbar.zoo import _models
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The paper's estimator (fixed average, one-sided differences): a step costs
 # (q + 1) * batch_size = 3 * 8 = 24 queries, and the random mapping none.
-PARAMS = {"output_mapping": "average", "gradient": "random", "mapping": "random", "m": 2,
+PARAMS = {"head": "average", "gradient": "random", "mapping": "random", "m": 2,
           "q": 2, "batch_size": 8, "random_state": 0}
 STEP = 24
 
@@ -128,7 +128,7 @@ def test_a_checkpoint_of_another_output_mapping_or_m_is_refused(saved, data):
     path, _ = saved
     with pytest.raises(CheckpointError, match="'output_mapping' is 'MultiLabelAverage', but "
                                               "this estimator's output_mapping is 'LinearHead'"):
-        resume(path, RandomNetworkOracle(), *data, output_mapping="linear")
+        resume(path, RandomNetworkOracle(), *data, head="linear")
     with pytest.raises(CheckpointError, match="'label_map' has m=2 .* has m=3"):
         resume(path, RandomNetworkOracle(), *data, m=3)
 
@@ -414,8 +414,8 @@ TAMPERINGS = {
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(q=st.integers(1, 4), batch_size=st.integers(2, 16), max_iter=st.integers(0, 8),
        max_queries=st.integers(1, 1500), resume_budget=st.integers(1, 1500),
-       mapping=st.sampled_from(["random", "frequency"]),
-       output_mapping=st.sampled_from(["average", "iterative", "linear"]),
+       label_map=st.sampled_from(["random", "frequency"]),
+       head=st.sampled_from(["average", "iterative", "linear"]),
        gradient=st.sampled_from(["random", "spsa"]),
        tampering=st.sampled_from(sorted(TAMPERINGS)), seed=st.integers(0, 2**16))
 def test_images_sent_never_pass_max_queries_even_from_tampered_checkpoints(
@@ -425,7 +425,7 @@ def test_images_sent_never_pass_max_queries_even_from_tampered_checkpoints(
     X, y = rng.rand(24, 16), np.arange(24) % 2
     path = tmp_path_factory.mktemp("budget") / "fit.npz"
     params = {"q": q, "batch_size": batch_size, "mapping": mapping, "gradient": gradient,
-              "output_mapping": output_mapping, "random_state": seed}
+              "head": output_mapping, "random_state": seed}
     oracle = RandomNetworkOracle()
     clf = make_clf(oracle, max_iter=max_iter, max_queries=max_queries,
                    callbacks=[CheckpointSaver(path, every=2)], **params)

@@ -39,7 +39,7 @@ def reprogrammer(oracle, tmp_path, **params):
     """The estimator under test, checkpointing every two steps."""
     # The paper's one-sided estimator and fixed average, so that a step costs STEP.
     params = {"q": Q, "m": 2, "batch_size": BATCH, "mapping": "random", "max_iter": 8,
-              "gradient": "random", "output_mapping": "average", "max_queries": 1000,
+              "gradient": "random", "head": "average", "max_queries": 1000,
               "random_state": 0, **params}
     callbacks = [CheckpointSaver(params.pop("checkpoint", tmp_path / "fit.npz"), every=2),
                  QueryCost(params.pop("cost_per_1000", PRICE))]
@@ -215,7 +215,7 @@ def test_a_failure_while_choosing_the_frequency_mapping_keeps_the_books(
     before = server.images_received()
     # The frequency mapping queries every training sample once; its second request fails.
     server.inject({"delay": 0}, {"malformed": True})
-    clf = reprogrammer(oracle, tmp_path, mapping="frequency")
+    clf = reprogrammer(oracle, tmp_path, label_map="frequency")
 
     with pytest.raises(OracleError, match="malformed JSON"):
         clf.fit(*data)

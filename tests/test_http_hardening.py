@@ -155,7 +155,7 @@ def test_metadata_declaring_a_huge_canvas_or_class_count_is_refused(server):
     oracle = oracle_for(server)
     with pytest.raises(OracleError, match=r"20000x20000 pixels.*max_image_size=4096"):
         oracle.input_shape
-    clf = BlackBoxReprogrammingClassifier(oracle, mapping="random", max_iter=1)
+    clf = BlackBoxReprogrammingClassifier(oracle, label_map="random", max_iter=1)
     X, y = np.random.default_rng(0).random((10, 16)), np.arange(10) % 2
     with pytest.raises(OracleError, match="max_image_size"):  # before a canvas is made
         clf.fit(X, y)

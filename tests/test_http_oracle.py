@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skbar.losses import focal_loss
-from skbar.mapping import apply_label_map
+from skbar.heads import apply_label_map
 from skbar.oracles import (
     BudgetExhausted,
     OnnxOracle,

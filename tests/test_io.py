@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from skbar._checkpoint import load_checkpoint, save_checkpoint
+from skbar.fit import load_checkpoint, save_checkpoint
 from skbar._io import atomic_write
 
 

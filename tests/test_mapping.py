@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skbar.mapping import apply_label_map, check_label_map, frequency_label_map, random_label_map
+from skbar.heads import apply_label_map, check_label_map, frequency_label_map, random_label_map
 
 
 @settings(max_examples=80, deadline=None)

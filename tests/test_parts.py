@@ -17,22 +17,23 @@ from skbar.oracles import RandomNetworkOracle
 SEEDED_FITS = Path(__file__).parent / "data" / "seeded_fits.npz"
 
 #: Seeded fits pinned with skbar 0.1.0 as it was before the estimator was split into
-#: parts (its 33 flat parameters, in the comments), written as parts.
+#: parts (its 33 flat parameters, in the comments), written as parts; re-pinned in 0.2,
+#: where the head starts from the float32 answers the fit keeps (as its refits did).
 PINNED = {
     # PAPER_BAR
     "paper_bar": dict(PAPER_BAR),
-    # output_mapping="iterative", gradient="random", optimizer="adam", learning_rate=0.05,
+    # head="iterative", gradient="random", optimizer="adam", learning_rate=0.05,
     # lr_decay=0.1 (antithetic was on by default)
-    "iterative_adam": dict(output_mapping="iterative", gradient=RandomDirections(antithetic=True),
+    "iterative_adam": dict(head="iterative", gradient=RandomDirections(antithetic=True),
                            optimizer=Adam(learning_rate=0.05, decay=0.1)),
-    # optimizer="cma", program_shape=(4, 4), learning_rate=0.2, output_mapping="average"
+    # optimizer="cma", program_shape=(4, 4), learning_rate=0.2, head="average"
     # (cma's own population for d = 16: 4 + int(3 ln 16) = 12)
     "cma": dict(optimizer=CMAES(sigma=0.2), q=12, program_shape=(4, 4),
-                output_mapping="average"),
-    # output_mapping="average", mapping="random", loss="ce", class_weight="balanced",
+                head="average"),
+    # head="average", label_map="random", loss="ce", class_weight="balanced",
     # gradient="random", antithetic=True, optimizer="sgd", learning_rate=0.05,
     # lr_decay=0.05, q=3, beta=0.02
-    "sgd_ce_random": dict(output_mapping="average", mapping="random", loss="ce",
+    "sgd_ce_random": dict(head="average", label_map="random", loss="ce",
                           class_weight="balanced",
                           gradient=RandomDirections(antithetic=True, beta=0.02),
                           optimizer=SGD(learning_rate=0.05, decay=0.05), q=3),
@@ -88,7 +89,7 @@ def test_grid_over_q_and_m_under_the_defaults_gives_different_programs(task):
 @pytest.mark.parametrize("grid", [
     {"optimizer": [SPSAGC()], "optimizer__learning_rate": [0.005, 0.05]},
     {"gradient": [SPSA()], "gradient__beta": [0.01, 0.1]},
-    {"output_mapping": ["linear"], "m": [2, 4]},
+    {"head": ["linear"], "m": [2, 4]},
 ])
 def test_a_grid_reaches_the_settings_of_a_part(task, grid):
     X, y, _, _ = task
@@ -101,9 +102,10 @@ def test_a_grid_reaches_the_settings_of_a_part(task, grid):
     assert not np.array_equal(a, b)
 
 
-def test_the_estimator_has_at_most_20_parameters_each_documented():
-    names = list(inspect.signature(BlackBoxReprogrammingClassifier).parameters)
-    assert len(names) <= 20, names
+def test_the_estimator_has_at_most_23_parameters_each_documented():
+    names = [name for name, p in inspect.signature(BlackBoxReprogrammingClassifier).parameters.items()
+             if p.default != "deprecated"]
+    assert len(names) <= 23, names
     doc = BlackBoxReprogrammingClassifier.__doc__
     for name in names:
         assert f"\n    {name} :" in doc, f"{name} is not documented"
@@ -113,14 +115,14 @@ def test_a_setting_without_effect_warns(task):
     pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y, _, _ = task
     with pytest.warns(UserWarning, match="gradient has no effect with optimizer='cma'"):
-        _small(optimizer="cma", gradient="random", output_mapping="average").fit(X, y)
+        _small(optimizer="cma", gradient="random", head="average").fit(X, y)
 
 
 def test_an_explicit_mapping_must_agree_with_m(task):
     X, y, _, _ = task
     with pytest.raises(ValueError, match="2 source labels per class but m=3; set m=2"):
-        _small(mapping=[[0, 1], [2, 3]], m=3).fit(X, y)
-    clf = _small(mapping=[[0, 1], [2, 3]], m=2, output_mapping="average").fit(X, y)
+        _small(label_map=[[0, 1], [2, 3]], m=3).fit(X, y)
+    clf = _small(label_map=[[0, 1], [2, 3]], m=2, head="average").fit(X, y)
     np.testing.assert_array_equal(clf.label_map_, [[0, 1], [2, 3]])
 
 

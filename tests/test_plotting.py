@@ -137,7 +137,7 @@ def test_label_mapping_display_names_each_mapped_source_label_with_its_weight(fi
     display = LabelMappingDisplay.from_estimator(clf, source_names=names)
     texts = [[t.get_text() for t in row] for row in display.texts_]
     assert texts == [[names[k] for k in row] for row in clf.label_map_]
-    coef = clf.output_mapping_.coef_
+    coef = clf.head_.coef_
     expected = np.take_along_axis(coef, clf.label_map_, axis=1)
     np.testing.assert_allclose(display.image_.get_array(), expected)
     assert [t.get_text() for t in display.ax_.get_yticklabels()] == ["0", "1"]
@@ -148,7 +148,7 @@ def test_label_mapping_display_weighs_the_average_mapping_equally(fitted):
 
     X, y, _, _ = make_task(n_train=40, n_test=1)
     clf = BlackBoxReprogrammingClassifier(RandomNetworkOracle(), m=3, max_iter=0,
-                                          output_mapping="average", random_state=0).fit(X, y)
+                                          head="average", random_state=0).fit(X, y)
     display = LabelMappingDisplay.from_estimator(clf, max_chars=4)
     np.testing.assert_allclose(display.image_.get_array(), np.full((2, 3), 1 / 3))
     assert display.texts_[0, 0].get_text() == str(clf.label_map_[0, 0])

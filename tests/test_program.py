@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skbar.program import Program, bilinear_matrix, resize_images, to_images
+from skbar.canvas import Program, bilinear_matrix, resize_images, to_images
 
 
 @settings(max_examples=60, deadline=None)

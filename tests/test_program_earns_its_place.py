@@ -7,10 +7,10 @@ import pytest
 from scipy.special import softmax
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
-from skbar._search import LatestOutputs, keep_better_program, searched_is_better
+from skbar.fit import LatestOutputs, keep_better_program, searched_is_better
 from skbar.optim import GradientDescent
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle, TopKOracle
-from skbar.output_mapping import LinearHead
+from skbar.heads import LinearHead
 
 
 class GreyFrameOracle:
@@ -66,7 +66,7 @@ def test_the_search_loss_is_held_out_not_the_heads_own_fit():
     held_out = BlackBoxReprogrammingClassifier(RandomNetworkOracle((16, 16, 1), n_classes=30),
                                                **common).fit(X, y)
     fitted = BlackBoxReprogrammingClassifier(RandomNetworkOracle((16, 16, 1), n_classes=30),
-                                             output_mapping=LinearHead(objective="fitted"),
+                                             head=LinearHead(objective="fitted"),
                                              **common).fit(X, y)
     # After the first refit (step 10) the fitted head is scored on the outputs it was
     # fitted on; the held-out heads on outputs they have not seen.
@@ -141,7 +141,7 @@ def test_paper_bar_still_learns_the_program_only_task():
 
 
 def test_scores_a_top_k_answer_leaves_out_are_read_one_nat_below_its_lowest():
-    from skbar.mapping import log_scores
+    from skbar.heads import log_scores
 
     scores = np.array([[0.5, 0.3, 0.0, 0.2], [0.25, 0.25, 0.25, 0.25]])
     features = log_scores(scores)
@@ -160,7 +160,7 @@ def test_the_search_reads_the_average_on_top_k_answers_and_held_out_heads_otherw
     assert head.objective_ == "average"
     # The average in the log domain: class c's score is the mean log score of its labels.
     proba = head.objective_proba(top3, np.arange(40))
-    from skbar.mapping import log_scores
+    from skbar.heads import log_scores
 
     logits = log_scores(top3)[:, label_map].mean(axis=2)
     np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-6)
@@ -189,7 +189,7 @@ def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
     y = np.repeat([0, 1], 20)
     clf = BlackBoxReprogrammingClassifier(TopKOracle(full, k=3), m=2, max_iter=2,
                                           random_state=0).fit(X, y)
-    assert clf.output_mapping_.objective_ == "average"
+    assert clf.head_.objective_ == "average"
     # m="auto" is 3 labels per class on top-k answers (10, or K // n_classes, otherwise).
     big = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=60, random_state=0)
     on_top_k = BlackBoxReprogrammingClassifier(TopKOracle(big, k=5), max_iter=0).fit(X, y)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from skbar import BlackBoxReprogrammingClassifier
-from skbar._samples import Samples, data_range
+from skbar.canvas import Samples, data_range
 from skbar.oracles import FunctionOracle, OracleError, RandomNetworkOracle
-from skbar.program import match_channels, resize_images, to_images
+from skbar.canvas import match_channels, resize_images, to_images
 
 
 def _digits_like(n, seed=0):
@@ -90,23 +90,23 @@ def test_rescale_false_still_refuses_bytes_and_clips_a_little_outside():
 
 
 def test_the_refit_cache_keeps_a_fixed_subset_and_a_cap_above_n_changes_nothing(monkeypatch):
-    import skbar._classifier
+    import skbar.fit._cache
 
     X, y = _digits_like(60)
     oracle = RandomNetworkOracle(input_shape=(16, 16, 1), record=False)
     free = _fit(X, y, oracle, embed_size=8)
-    assert free._refit_data.scores.shape == (60, 10)
-    monkeypatch.setattr(skbar._classifier, "MAX_REFIT_SAMPLES", 24)
+    assert free._cache.scores.shape == (60, 10)
+    monkeypatch.setattr(skbar.fit._cache, "MAX_REFIT_SAMPLES", 24)
     capped = _fit(X, y, oracle, embed_size=8)
-    cache = capped._refit_data
+    cache = capped._cache
     assert cache.scores.shape == (24, 10) and cache.known.all()
     # The same subset whatever the fit's seed; the search itself is untouched by the cap.
     other = _fit(X, y, oracle, embed_size=8, random_state=1)
-    np.testing.assert_array_equal(other._refit_data.kept, cache.kept)
+    np.testing.assert_array_equal(other._cache.kept, cache.kept)
     assert capped.n_queries_ == free.n_queries_ and capped.n_iter_ == free.n_iter_
     assert capped.predict(X).shape == (60,)
-    assert capped.refit_output_mapping(X, y) == 60
-    assert capped._start_outputs.scores.shape == (24, 10)
+    assert capped.refit_head(X, y) == 60
+    assert capped._cache.start.correct.shape == (24,)
 
 
 # ---------------------------------------------------------------- Dask

@@ -17,7 +17,7 @@ from skbar.oracles import RandomNetworkOracle
 def _small():
     return BlackBoxReprogrammingClassifier(
         RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=30, record=False), m=3, q=4, batch_size=8,
-        max_iter=30, output_mapping="average", gradient="random",
+        max_iter=30, head="average", gradient="random",
         optimizer=Adam(learning_rate=0.1), random_state=0)
 
 

@@ -142,7 +142,6 @@ class Program:
             self.w_shape = (hr, wr, C)
             self._up_rows = bilinear_matrix(H, hr)
             self._up_cols = bilinear_matrix(W, wr)
-        self._view_frames = np.zeros((0,) + self.canvas_shape)  # drawn on first use
 
     @property
     def dim(self):
@@ -159,62 +158,6 @@ class Program:
     def frame(self, w):
         """The program image in pixel range, ``M ⊙ (tanh(W) + 1) / 2``, shape ``(H, W, C)``."""
         return (self.mask * (np.tanh(self.upsample(w)) + 1.0) * 0.5).astype(np.float32)
-
-    def view_programs(self, n_views):
-        """The fixed programs of views 1 to ``n_views - 1``: ``(n_views,) + w_shape``.
-
-        Row ``k`` is the ``W`` view ``k`` frames a sample with; row 0, all zeros, stands
-        for the learned program, which view 0 reads instead. The others are drawn from a
-        fixed stream (standard normal, seed 0), the same in every fit, so a fitted
-        estimator needs nothing stored to send a sample under the same views again, and
-        their answers do not change as the program is learned.
-        """
-        programs = np.random.RandomState(0).standard_normal((n_views,) + self.w_shape)
-        programs[0] = 0.0
-        return programs
-
-    def _fixed_frames(self, n_views):
-        """The frames of :meth:`view_programs`, computed once per program object (every
-        answer of a fit and a prediction reads them)."""
-        if len(self._view_frames) != n_views:
-            self._view_frames = np.stack([self.frame(w) for w in self.view_programs(n_views)])
-        return self._view_frames
-
-    def answers(self, ask, frame, samples, n_views=1, views=None):
-        """The oracle's answers for ``samples`` under each view, side by side.
-
-        View 0 frames each sample with the program's ``frame`` (:meth:`frame` of ``W``);
-        view ``k >= 1`` with the fixed program ``view_programs(n_views)[k]``, whatever
-        ``W``. All canvases go to ``ask`` (the oracle, or a query counter) in one call,
-        ``n * len(views)`` queries.
-
-        Parameters
-        ----------
-        ask : callable
-            Canvases ``(N, H, W, C)`` to scores ``(N, S)``.
-        frame : ndarray of shape (H, W, C)
-            ``frame(W)``, computed once by the caller for every chunk it sends.
-        samples : ndarray of shape (n, h, w, C)
-        n_views : int
-            How many views the estimator reads.
-        views : sequence of int, optional
-            Which of them to send (all by default).
-
-        Returns
-        -------
-        scores : ndarray of shape (n, len(views) * S)
-            The answers of view ``views[0]``, then those of ``views[1]``, and so on.
-        """
-        views = list(range(n_views) if views is None else views)
-        if views == [0]:
-            # The program alone: the search's hot path, with no copy.
-            return np.asarray(ask(self.compose(frame, samples)))
-        fixed = self._fixed_frames(n_views)
-        canvases = np.concatenate([
-            self.compose(frame if k == 0 else fixed[k], samples) for k in views])
-        scores = np.asarray(ask(canvases))
-        n = samples.shape[0]
-        return scores.reshape(len(views), n, -1).transpose(1, 0, 2).reshape(n, -1)
 
     def compose(self, frame, samples):
         """Canvases ``(n, H, W, C)``: the frame with each sample in the centre.

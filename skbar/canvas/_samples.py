@@ -12,7 +12,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .program import match_channels, resize_images, to_images
+from ._program import match_channels, resize_images, to_images
 
 #: Rows read at a time by the passes over the whole of ``X`` (range, fingerprint).
 CHUNK_ROWS = 1024
@@ -48,7 +48,7 @@ class Samples:
     n_channels : int
         The canvas's channels: grey samples are repeated over them.
     sample_shape : tuple of int, optional
-        ``(h, w)`` or ``(h, w, c)`` for 2-D ``X`` (see :func:`skbar.program.to_images`).
+        ``(h, w)`` or ``(h, w, c)`` for 2-D ``X`` (see :func:`skbar.canvas.to_images`).
     embed_size : int or tuple of int, optional
         ``(h, w)`` each sample is resized to (Pillow, bilinear).
     data_range : tuple of float, optional

@@ -18,8 +18,9 @@ import zipfile
 
 import numpy as np
 
-from ._io import atomic_write
-from ._samples import data_range, iter_chunks
+from .._io import atomic_write
+from .._state import StateError
+from ..canvas import data_range, iter_chunks
 
 # What an MT19937 state is made of (numpy.random.RandomState.get_state()).
 _MT_KEYS = 624
@@ -142,8 +143,37 @@ def _check_label_map(fields, field, n_classes, n_source):
                            "must be disjoint")
 
 
+#: The parts whose state a checkpoint holds, each under its own prefix.
+PARTS = ("head", "objective", "optimizer")
+
+
+def part_state(state, part):
+    """The fields of ``part`` (``"head_coef"`` -> ``"coef"``)."""
+    prefix = f"{part}_"
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def with_parts(core, parts):
+    """A checkpoint's state: the ``core`` fields and each part's own, under its name."""
+    state = dict(core)
+    for name, part in parts.items():
+        state.update({f"{name}_{k}": v for k, v in part.get_state().items()})
+    return state
+
+
+def restore_part(part, state, name, path, *args):
+    """``part.set_state`` on its fields of ``state``; a field it refuses is a
+    :class:`CheckpointError` naming the file and ``name_field``."""
+    try:
+        part.set_state(part_state(state, name), *args)
+    except StateError as exc:
+        _Fields(state, path).fail(f"{name}_{exc.field}", exc.problem)
+
+
 def check_checkpoint(state, path):
-    """Check the fields of a checkpoint on their own: types, shapes, ranges, consistency.
+    """Check the fit's own fields of a checkpoint: types, shapes, ranges, consistency.
+
+    The parts (head, objective, optimiser) check theirs when they are restored.
 
     Parameters
     ----------
@@ -163,14 +193,8 @@ def check_checkpoint(state, path):
     if classes.ndim != 1 or classes.size < 2 or classes.dtype.kind != "U":
         fields.fail("classes", f"must be 2 or more class names, got {classes!r}")
     n_source = fields.integer("n_source_classes", low=2)
-    _check_label_map(fields, "label_map", classes.size, n_source)
-    # Several views: the search reads one, through a label map of its own.
-    n_views = fields.integer("n_views", low=1) if "n_views" in state else 1
-    if n_views > 1:
-        if n_source % n_views:
-            fields.fail("n_source_classes", f"is {n_source}, not a multiple of n_views "
-                                            f"({n_views})")
-        _check_label_map(fields, "search_label_map", classes.size, n_source // n_views)
+    n_views = fields.integer("n_views", low=1)
+    _check_label_map(fields, "label_map", classes.size, n_source * n_views)
     fields.integer("n_queries")
     fields.integer("n_iter")
     fields.array("loss_curve", kinds="fiu", ndim=1, finite=False)
@@ -180,36 +204,22 @@ def check_checkpoint(state, path):
     fields.integer("rng_pos", high=_MT_KEYS)
     fields.integer("rng_has_gauss", high=1)
     fields.number("rng_cached")
-    fields.text("output_mapping")
+    fields.text("head")
+    fields.text("optimizer")
     canvas = fields.array("canvas_shape", kinds="iu", shape=(3,))
     if canvas.min() < 1:
         fields.fail("canvas_shape", f"must be three positive sizes, got {canvas.tolist()}")
     if len(fields.text("data_fingerprint")) != 64:
         fields.fail("data_fingerprint", "must be a SHA-256 in hex")
-    fields.integer("optimizer_t")
-    program_shape = state["program"].shape
-    for field in state:
-        if (field.startswith(("optimizer_", "output_", "search_output_"))
-                and field != "output_mapping"):
-            value = fields.array(field, kinds="fiub")
-            if field.startswith("optimizer_") and value.ndim and value.shape != program_shape:
-                fields.fail(field, f"must have the program's shape {program_shape}, got "
-                                   f"{value.shape}")
-    n_classes = classes.size
-    for field, shape in (("output_coef", (n_classes, n_source)),
-                         ("output_intercept", (n_classes,)),
-                         ("search_output_coef", (n_classes, n_source // n_views)),
-                         ("search_output_intercept", (n_classes,))):
-        if field in state:
-            fields.array(field, shape=shape)
 
 
-def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
+def check_resume(state, path, estimator, X, y, classes, oracle, parts, n_views):
     """Check that a checkpoint belongs to this fit, before anything is restored or paid.
 
     :func:`check_checkpoint` first, then what ties the file to the fit: the classes, the
-    output mapping and its ``m``, the oracle (canvas and number of classes) and the
-    training data (a SHA-256 of ``X`` and ``y``, and the data range ``rescale`` uses).
+    head and its ``m``, the optimiser, the views, the oracle (canvas and number of
+    classes) and the training data (a SHA-256 of ``X`` and ``y``, and the data range
+    ``rescale`` uses).
 
     Parameters
     ----------
@@ -220,25 +230,28 @@ def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
         The training data of the fit resuming, as ``fit`` validated them.
     classes : ndarray
     oracle : object
-    output_mapping : OutputMapping
-        The estimator's output mapping, resolved (not started).
+    parts : dict
+        The estimator's ``head`` and ``optimizer``, resolved (not started).
+    n_views : int or "auto"
+        The views the estimator reads.
 
     Raises
     ------
     CheckpointError
         Naming the file and the field that does not fit.
     """
-    from .oracles import oracle_input_shape
+    from ..oracles import oracle_input_shape
 
     check_checkpoint(state, path)
     fields = _Fields(state, path)
     saved = fields.get("classes")
     if not np.array_equal(saved, np.asarray(classes).astype(str)):
         fields.fail("classes", f"holds {saved.tolist()}, but y has {classes.tolist()}")
-    name = type(output_mapping).__name__
-    if fields.text("output_mapping") != name:
-        fields.fail("output_mapping", f"is {fields.text('output_mapping')!r}, but this "
-                                      f"estimator's output_mapping is {name!r}")
+    for part in ("head", "optimizer"):
+        name = type(parts[part]).__name__
+        if fields.text(part) != name:
+            fields.fail(part, f"is {fields.text(part)!r}, but this estimator's {part} is "
+                              f"{name!r}: a checkpoint resumes the same {part} only")
     m = fields.get("label_map").shape[1]
     if isinstance(estimator.m, numbers.Integral) and m != estimator.m:  # else m="auto"
         fields.fail("label_map", f"has m={m} source labels per class, but this estimator "
@@ -246,17 +259,13 @@ def check_resume(state, path, estimator, X, y, classes, oracle, output_mapping):
     canvas, takes = tuple(int(s) for s in fields.get("canvas_shape")), oracle_input_shape(oracle)
     if canvas != takes:
         fields.fail("canvas_shape", f"is {canvas}, but the oracle takes {takes}: another oracle")
-    # A file from before views were saved read its samples under one view.
-    n_views = fields.integer("n_views", low=1) if "n_views" in state else 1
-    views = getattr(output_mapping, "views", 1)
-    if isinstance(views, numbers.Integral) and n_views != views:  # else views="auto"
-        fields.fail("n_views", f"is {n_views}, but this estimator's output mapping reads "
-                               f"views={views}")
+    saved_views = fields.integer("n_views", low=1)
+    if isinstance(n_views, numbers.Integral) and saved_views != n_views:  # else "auto"
+        fields.fail("n_views", f"is {saved_views}, but this estimator reads views={n_views}")
     n_source = getattr(oracle, "n_classes", None)
-    if n_source is not None and int(n_source) * n_views != fields.integer("n_source_classes"):
+    if n_source is not None and int(n_source) != fields.integer("n_source_classes"):
         fields.fail("n_source_classes", f"is {fields.integer('n_source_classes')}, but the "
-                                        f"oracle has {int(n_source)} classes under {n_views} "
-                                        "view(s): another oracle")
+                                        f"oracle has {int(n_source)} classes: another oracle")
     if fields.text("data_fingerprint") != data_fingerprint(X, y):
         fields.fail("data_fingerprint", "differs from this training set's: a checkpoint "
                                         "continues the fit of its own data only. Give each "

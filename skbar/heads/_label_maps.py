@@ -57,6 +57,27 @@ def random_label_map(n_classes, n_source, m, random_state):
     return chosen.reshape(n_classes, m).astype(np.intp)
 
 
+def choose_label_map(how, scores, y, n_classes, n_source, m, rng):
+    """The label map of a fit: ``m`` source labels of ``n_source`` per target class.
+
+    Parameters
+    ----------
+    how : {"frequency", "random"} or array of shape (n_classes, m)
+        By frequency on the first answers ``scores`` (:func:`frequency_label_map`), at
+        random from ``rng`` (:func:`random_label_map`), or given (checked; its indices
+        are read modulo ``n_source``, the model's class each stands for).
+    scores : ndarray of shape (n_samples, n_source) or None
+    y : ndarray of shape (n_samples,)
+    n_classes, n_source, m : int
+    rng : numpy.random.RandomState
+    """
+    if isinstance(how, str) and how == "frequency":
+        return frequency_label_map(scores, y, n_classes, m)
+    if isinstance(how, str):
+        return random_label_map(n_classes, n_source, m, rng)
+    return np.asarray(how, dtype=np.intp) % n_source
+
+
 def frequency_label_map(source_scores, y, n_classes, m):
     """The ``m`` source labels each target class's data already predicts most.
 

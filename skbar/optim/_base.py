@@ -1,6 +1,6 @@
 """The one protocol every search of the program speaks: ask, pay, tell.
 
-A fit's search loop (:mod:`skbar._search`) does not know how a program is improved. It
+A fit's search loop (:mod:`skbar.fit`) does not know how a program is improved. It
 asks the optimiser for the candidate programs of the next step, pays for the loss of
 each on one minibatch, and tells the optimiser those losses, which then moves its
 current program ``w_`` (the ask/tell interface of pycma and scikit-optimize). A
@@ -10,6 +10,8 @@ evolution strategy draws its own.
 
 import numpy as np
 from sklearn.base import BaseEstimator
+
+from .._state import StateError, read_field
 
 
 class Optimizer(BaseEstimator):
@@ -67,8 +69,21 @@ class Optimizer(BaseEstimator):
         return {"t": np.array(self.t_)}
 
     def set_state(self, state):
-        """Continue from :meth:`get_state`'s dict (after :meth:`start` at the saved ``w``)."""
-        self.t_ = int(state["t"])
+        """Continue from :meth:`get_state`'s dict (after :meth:`start` at the saved ``w``).
+
+        Raises
+        ------
+        skbar._state.StateError
+            Naming the field that is missing or does not fit this optimiser.
+        """
+        t = read_field(state, "t", kinds="iu", shape=())
+        if int(t) < 0:
+            raise StateError("t", f"must be >= 0, got {int(t)}")
+        self.t_ = int(t)
+
+    def _read_like_w(self, state, field):
+        """``state[field]``, which must have the program's shape."""
+        return np.array(read_field(state, field, shape=self.w_.shape), dtype=float)
 
 
 class GradientDescent(Optimizer):

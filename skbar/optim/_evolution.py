@@ -12,6 +12,8 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
+from .._state import StateError, read_field
+
 from ._base import Optimizer
 
 
@@ -91,5 +93,8 @@ class CMAES(Optimizer):
 
     def set_state(self, state):
         super().set_state(state)
-        self._sigma0 = float(state["sigma"])
+        sigma = float(read_field(state, "sigma", shape=()))
+        if not sigma > 0:
+            raise StateError("sigma", f"must be a positive step size, got {sigma}")
+        self._sigma0 = sigma
         self._es = None

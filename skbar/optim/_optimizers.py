@@ -86,8 +86,8 @@ class Adam(GradientDescent):
 
     def set_state(self, state):
         super().set_state(state)
-        if "m" in state:
-            self.m_, self.v_ = np.array(state["m"]), np.array(state["v"])
+        if "m" in state or "v" in state:
+            self.m_, self.v_ = self._read_like_w(state, "m"), self._read_like_w(state, "v")
 
 
 class SPSAGC(GradientDescent):
@@ -148,4 +148,4 @@ class SPSAGC(GradientDescent):
     def set_state(self, state):
         super().set_state(state)
         if "v" in state:
-            self.velocity_ = np.array(state["v"])
+            self.velocity_ = self._read_like_w(state, "v")

@@ -77,7 +77,7 @@ class TopKOracle:
     answer: those ``k`` scores, and zeros for every class left out.
 
     For measuring what a fit makes of such an API before paying for one (the estimator
-    reads a zero as a class left out, :func:`skbar.mapping.log_scores`).
+    reads a zero as a class left out, :func:`skbar.heads.log_scores`).
 
     Parameters
     ----------

@@ -4,7 +4,7 @@ import functools
 
 import numpy as np
 
-from ..program import match_channels, resize_images
+from ..canvas import match_channels, resize_images
 
 _N_CLASSES = 1000
 _STYLES = ("clean", "wordnet")

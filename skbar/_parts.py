@@ -1,0 +1,139 @@
+"""The estimator's parameters resolved into parts, and every setting checked before a query.
+
+String options name parts (``optimizer="spsa-gc"``); objects are cloned, so a fit never
+changes what the user passed. Every check that does not need the model's answers runs
+here, before the first query is paid for.
+"""
+
+import functools
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.class_weight import compute_class_weight
+
+from .heads import HEADS, check_label_map, check_mapping_size
+from .losses import cross_entropy, focal_loss
+from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
+
+GRADIENTS = {"spsa": SPSA, "random": RandomDirections}
+OPTIMIZERS = {"spsa-gc": SPSAGC, "sgd": SGD, "adam": Adam, "cma": CMAES}
+LOSSES = {"focal": focal_loss, "ce": cross_entropy}
+
+#: Parameters renamed in 0.2: the old name, its replacement.
+RENAMED = {"mapping": "label_map", "output_mapping": "head"}
+
+
+@dataclass
+class Parts:
+    """The resolved parts of a fit, each a fresh object."""
+
+    gradient: object
+    optimizer: object
+    head: object
+    label_map: object
+    objective: str
+    views: object
+
+
+def _resolve(value, names):
+    return names[value]() if isinstance(value, str) else clone(value)
+
+
+def renamed(estimator, new):
+    """The value of parameter ``new``, or of its deprecated old name where that was set."""
+    old = {v: k for k, v in RENAMED.items()}[new]
+    value = getattr(estimator, old)
+    if isinstance(value, str) and value == "deprecated":
+        return getattr(estimator, new)
+    warnings.warn(f"'{old}' was renamed '{new}' in skbar 0.2 and will be removed in 0.3; "
+                  f"pass {new}={value!r} instead.", FutureWarning)
+    return value
+
+
+def _from_head(head, name, value, default):
+    """A setting of the estimator that the head may still give under its deprecated name."""
+    given = head.get_params().get(name, "deprecated") if hasattr(head, "get_params") else \
+        "deprecated"
+    if isinstance(given, str) and given == "deprecated":
+        return value
+    warnings.warn(f"{type(head).__name__}({name}=...) moved to the estimator in skbar 0.2 "
+                  f"and will be removed in 0.3; pass {name}={given!r} to "
+                  "BlackBoxReprogrammingClassifier instead.", FutureWarning)
+    return given if (isinstance(value, str) and value == default) else value
+
+
+def resolve_parts(estimator, warn=True):
+    """The estimator's parts, resolved and validated (no query is made)."""
+    gradient = _resolve(estimator.gradient, GRADIENTS)
+    optimizer = _resolve(estimator.optimizer, OPTIMIZERS)
+    head = _resolve(renamed(estimator, "head"), HEADS)
+    objective = _from_head(head, "objective", estimator.objective, "auto")
+    views = _from_head(head, "views", estimator.views, "auto")
+    for part in (gradient, optimizer, head):
+        if hasattr(part, "_validate_params"):
+            part._validate_params()
+    if warn and isinstance(optimizer, CMAES) and not (
+            isinstance(estimator.gradient, str) and estimator.gradient == "spsa"):
+        warnings.warn("gradient has no effect with optimizer='cma': CMA-ES ranks q candidate "
+                      "programs per step and estimates no gradient.", UserWarning)
+    return Parts(gradient, optimizer, head, renamed(estimator, "label_map"), objective, views)
+
+
+def check_before_paying(estimator, parts, n_classes, n_source):
+    """Refuse, before any query, a setting that could only fail after one.
+
+    Parameters
+    ----------
+    n_classes : int
+        Target classes.
+    n_source : int or None
+        The model's classes, where the oracle says (``n_classes`` attribute).
+    """
+    optimizer, head = parts.optimizer, parts.head
+    if isinstance(optimizer, CMAES) and estimator.q < 2:
+        raise ValueError(f"optimizer='cma' ranks q candidate programs per step and needs "
+                         f"q >= 2, got q={estimator.q}.")
+    views = parts.views
+    if views not in ("auto", 1) and not (head.learned and head.refit_final):
+        raise ValueError(
+            f"views={views} needs a learned head refitted on the final pass (the search "
+            "reads one view; the head reads them all only there): use head='linear' with "
+            "refit_final=True, or views=1.")
+    if parts.objective == "held-out" and not hasattr(head, "fit_coef"):
+        raise ValueError(f"objective='held-out' fits the head on each half of the samples, "
+                         f"but head={type(head).__name__} is not fitted to outputs; use "
+                         "head='linear' or objective='auto'.")
+    if n_source is None:
+        return
+    n_views = 1 if views == "auto" else int(views)
+    if n_classes > n_source:
+        raise ValueError(f"y has {n_classes} classes but the oracle answers {n_source}: a "
+                         "label map needs at least one source label per target class.")
+    how = parts.label_map
+    if not isinstance(how, str):
+        label_map = check_label_map(how, n_classes, n_source * n_views)
+        if isinstance(estimator.m, Integral) and label_map.shape[1] != estimator.m:
+            raise ValueError(
+                f"label_map has {label_map.shape[1]} source labels per class but "
+                f"m={estimator.m}; set m={label_map.shape[1]}.")
+        check_mapping_size(n_classes, n_source * n_views, label_map.shape[1])
+    elif isinstance(estimator.m, Integral):
+        check_mapping_size(n_classes, n_source, estimator.m)
+
+
+def make_loss(estimator, y, classes):
+    """The loss with the class weights of ``y``, as ``loss(proba, y)``."""
+    weights = None
+    if estimator.class_weight is not None:
+        weights = compute_class_weight(estimator.class_weight, classes=classes, y=y)
+    loss = LOSSES[estimator.loss] if isinstance(estimator.loss, str) else estimator.loss
+    return functools.partial(loss, class_weight=weights)
+
+
+def plain(value):
+    """A NumPy scalar as the Python number it holds (for messages: ``0.0``, not
+    ``np.float64(0.0)``)."""
+    return value.item() if isinstance(value, np.generic) else value

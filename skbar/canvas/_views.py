@@ -1,0 +1,110 @@
+"""Views: the frames each sample is sent under, and where each view's answers sit.
+
+A model that answers only its top five classes says little about one sample; the same
+sample under several frames says much more. View 0 frames a sample with the learned
+program ``W``; view ``k >= 1`` with a fixed random program ``V_k``, the same in every fit
+and whatever ``W``, so its answers never change as the program is learned and are paid
+for once. The answers of ``n`` views sit side by side: view ``k``'s ``K`` scores are
+columns ``k * K`` to ``(k + 1) * K``.
+
+:class:`Views` is the one place that knows this: which frames there are, which views a
+pass must pay for, and the column layout. The search reads view 0 alone
+(:meth:`Views.program_columns`); the head reads every column it is given.
+"""
+
+import numpy as np
+
+#: Views read under ``views="auto"`` where the model answers only its top classes.
+AUTO_VIEWS_TOP_K = 4
+
+
+class Views:
+    """The views of a fit: view 0 under the learned program, views 1+ under fixed ones.
+
+    Parameters
+    ----------
+    program : skbar.canvas.Program
+        Where the sample sits and how a ``W`` becomes a frame.
+    n_views : int, default=1
+
+    Attributes
+    ----------
+    n_views : int
+    """
+
+    def __init__(self, program, n_views=1):
+        self.program = program
+        self.n_views = int(n_views)
+        self._fixed = None  # the fixed frames, computed on first use
+
+    def fixed_programs(self):
+        """The ``W`` of every view, ``(n_views,) + w_shape``; row 0, all zeros, stands for
+        the learned program, which view 0 reads instead.
+
+        Drawn from a fixed stream (standard normal, seed 0), so a fitted estimator needs
+        nothing stored to send a sample under the same views again.
+        """
+        programs = np.random.RandomState(0).standard_normal(
+            (self.n_views,) + self.program.w_shape)
+        programs[0] = 0.0
+        return programs
+
+    def _fixed_frames(self):
+        if self._fixed is None:
+            self._fixed = np.stack([self.program.frame(w) for w in self.fixed_programs()])
+        return self._fixed
+
+    def answers(self, ask, frame, samples, which=None):
+        """The answers for ``samples`` under the views ``which`` (all by default), side by side.
+
+        Parameters
+        ----------
+        ask : callable
+            Canvases ``(N, H, W, C)`` to scores ``(N, K)``: the oracle or a query counter.
+            All canvases go in one call, ``len(samples) * len(which)`` queries.
+        frame : ndarray of shape (H, W, C)
+            The learned program's frame (view 0), computed once by the caller.
+        samples : ndarray of shape (n, h, w, C)
+        which : sequence of int, optional
+
+        Returns
+        -------
+        scores : ndarray of shape (n, len(which) * K)
+        """
+        which = list(range(self.n_views) if which is None else which)
+        if which == [0]:
+            # The program alone: the search's hot path, with no copy.
+            return np.asarray(ask(self.program.compose(frame, samples)))
+        fixed = self._fixed_frames()
+        canvases = np.concatenate([
+            self.program.compose(frame if k == 0 else fixed[k], samples) for k in which])
+        scores = np.asarray(ask(canvases))
+        n = samples.shape[0]
+        return scores.reshape(len(which), n, -1).transpose(1, 0, 2).reshape(n, -1)
+
+    def program_columns(self, scores):
+        """View 0's answers (under the learned program) among all views' ``scores``."""
+        return scores[:, :scores.shape[1] // self.n_views]
+
+    def to_pay(self, fixed_known):
+        """The views a pass over the training set must send: view 0 alone where the
+        fixed views' answers of every sample are known already (``fixed_known``), else
+        every view (None)."""
+        return [0] if self.n_views > 1 and fixed_known else None
+
+    def n_sent(self, which):
+        """Images sent per sample by a pass over ``which`` views (None: all)."""
+        return self.n_views if which is None else len(which)
+
+
+def resolve_n_views(views, *, top_k, refit_final, can_afford_more):
+    """The number of views a fit reads, ``"auto"`` resolved.
+
+    ``"auto"`` reads :data:`AUTO_VIEWS_TOP_K` where the first answers show that the model
+    names only its top classes (``top_k``), the head is refitted on a final pass (the
+    fixed views are read only there) and the budget allows the extra views
+    (``can_afford_more``); else 1.
+    """
+    if views != "auto":
+        return int(views)
+    return AUTO_VIEWS_TOP_K if (top_k and refit_final and can_afford_more) else 1

@@ -1,0 +1,152 @@
+"""Objectives: what the search minimises, named apart from the head that predicts.
+
+The head turns the answers into the probabilities a prediction ships. The search needs
+something else: a loss that says how much the *program* helps. :class:`Objective` gives
+the search the target-class probabilities of a minibatch from its answers under one
+view (view 0, the learned program's), one of three ways:
+
+- ``"held-out"``: the training samples are split in two halves (by index parity), a head
+  is fitted on each, and a sample is scored by the head fitted on the other half. A head
+  scored on the very outputs it was fitted on fits them almost exactly, so its loss says
+  little about what the program adds; the held-out one measures how well the model's
+  answers, under the program, separate samples the head has not seen;
+- ``"average"``: the paper's multi-label average over the label map, in the log domain.
+  A model that answers only its top ``k`` classes can be read only through the few
+  labels it names, so the program must make it name the labels of the sample's class;
+- ``"fitted"``: the head itself, scored on the outputs it was fitted on (for the fixed
+  average head, the paper's objective as published).
+
+``"auto"`` is ``"held-out"`` for a learned linear head on full answers, ``"average"`` for
+one on top-k answers, and ``"fitted"`` for the heads that are not fitted to outputs.
+"""
+
+import numpy as np
+
+from .._state import StateError, read_field, read_text
+from ._label_maps import answers_top_k, apply_linear_map, check_label_map, label_map_prior
+
+OBJECTIVES = ("held-out", "average", "fitted")
+
+
+def resolve_objective(objective, head, scores):
+    """``objective`` with ``"auto"`` resolved for ``head`` and the first answers ``scores``.
+
+    Raises
+    ------
+    ValueError
+        ``"held-out"`` for a head that cannot be fitted on half the samples.
+    """
+    if objective == "held-out" and not hasattr(head, "fit_coef"):
+        raise ValueError(
+            f"objective='held-out' fits the head on each half of the samples, but "
+            f"head={type(head).__name__} is not fitted to outputs; use head='linear' or "
+            "objective='auto'.")
+    if objective != "auto":
+        return objective
+    if not hasattr(head, "fit_coef"):
+        return "fitted"
+    return "average" if scores is not None and answers_top_k(scores) else "held-out"
+
+
+class Objective:
+    """The target-class probabilities the search's loss scores.
+
+    Parameters
+    ----------
+    kind : {"held-out", "average", "fitted"}
+    head : Head
+        The started head it reads one view through: the shipped head itself under one
+        view; under several, a one-view head of its own (``owns_head``), started on view
+        0's answers with a label map of its own.
+    owns_head : bool, default=False
+        Whether ``head`` is the objective's own (saved with it) or the shipped one.
+
+    Attributes
+    ----------
+    half_heads_ : list of two (coef, intercept) or None
+        The cross-fitted heads of ``"held-out"``, after a refit.
+    """
+
+    def __init__(self, kind, head, owns_head=False):
+        self.kind = kind
+        self.head = head
+        self.owns_head = owns_head
+        self.half_heads_ = None
+        self._average = None
+
+    @property
+    def learned(self):
+        """Whether it is refitted on the search's answers (every ``refit_every`` steps)."""
+        return self.head.learned
+
+    @property
+    def refit_every(self):
+        return self.head.refit_every
+
+    def start(self, scores, y):
+        """Begin on the first answers of the program's own view (the head is started)."""
+        self._fit_halves(scores, y, np.arange(len(y)))
+        return self
+
+    def refit(self, scores, y, idx):
+        """Refit on the latest answers of samples ``idx`` (labels ``y``)."""
+        self.head.refit(scores, y, idx)
+        self._fit_halves(scores, y, idx)
+
+    def _fit_halves(self, scores, y, idx):
+        self.half_heads_ = None
+        self._average = None  # the label map may have changed
+        if self.kind != "held-out" or idx is None or scores is None:
+            return
+        halves = [np.asarray(idx) % 2 == half for half in (0, 1)]
+        if all(np.unique(y[rows]).size >= 2 for rows in halves):
+            # Each half's head, its temperature fitted on the other half (where it is
+            # used): an overconfident head would make the held-out loss explode.
+            self.half_heads_ = [
+                self.head.fit_coef(scores[rows], y[rows], (scores[other], y[other]))
+                for rows, other in zip(halves, halves[::-1])]
+
+    def proba(self, scores, idx):
+        """Target-class probabilities ``(len(idx), n_classes)`` of training samples ``idx``
+        from their answers ``scores`` under the program's view."""
+        if self.kind == "average":
+            # The log of each class's labels' geometric mean: smooth where a top-k answer
+            # leaves labels out. Built once after each refit, not at every evaluation.
+            if self._average is None:
+                self._average = label_map_prior(self.head.label_map_, scores.shape[1])
+            return apply_linear_map(scores, self._average, 0.0)
+        if self.kind == "fitted" or self.half_heads_ is None:
+            return self.head.transform(scores)
+        proba = np.empty((len(idx), self.head.n_classes_))
+        for half in (0, 1):
+            rows = np.asarray(idx) % 2 == half
+            # A sample of one half is scored by the head fitted on the other.
+            proba[rows] = apply_linear_map(scores[rows], *self.half_heads_[1 - half])
+        return proba
+
+    def get_state(self):
+        """The kind and, where the objective reads through a head of its own, that head."""
+        state = {"kind": np.array(self.kind)}
+        if self.owns_head:
+            state["label_map"] = self.head.label_map_
+            state.update({f"head_{k}": v for k, v in self.head.get_state().items()})
+        return state
+
+    def set_state(self, state, n_scores):
+        """Restore :meth:`get_state`'s dict; until the next refit, ``"held-out"`` reads the
+        whole head (the half heads are not saved)."""
+        self.kind = read_text(state, "kind", OBJECTIVES)
+        if self.owns_head:
+            label_map = read_field(state, "label_map", kinds="iu", ndim=2)
+            try:
+                label_map = check_label_map(label_map, self.head.n_classes_, n_scores)
+            except ValueError as exc:
+                raise StateError("label_map", str(exc)) from exc
+            self.head.label_map_ = label_map
+            try:
+                self.head.set_state({k[len("head_"):]: v for k, v in state.items()
+                                     if k.startswith("head_")}, n_scores)
+            except StateError as exc:
+                raise StateError(f"head_{exc.field}", exc.problem) from exc
+        self.half_heads_ = None
+        self._average = None
