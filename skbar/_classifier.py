@@ -8,8 +8,6 @@ and the choice of program). Each is a few lines over :mod:`skbar.fit`.
 
 import copy
 import functools
-import warnings
-from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -20,18 +18,18 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (check_consistent_length, check_is_fitted, column_or_1d,
                                       validate_data)
 
-from ._parts import (GRADIENTS, LOSSES, OPTIMIZERS, check_before_paying, make_loss, plain,
-                     resolve_parts)
+from ._parts import (GRADIENTS, LOSSES, OPTIMIZERS, FitContext, check_before_paying, make_loss,
+                     plain, resolve_parts)
+from ._renamed import RenamedMixin
 from ._validation import check_like_fit
-from .callbacks import CheckpointSaver, ProgressBar, as_callbacks, check_checkpoints_writable
+from .callbacks import ProgressBar, as_callbacks, check_checkpoints_writable
 from .canvas import Program, Samples, Views, data_range
-from .fit import (PASS_ROWS, SELECT, AnswerCache, CheckpointError, SearchSetup, answer_chunks,
-                  check_resume, data_fingerprint, finish, first_pass, remember_start,
-                  reserve_for_final_pass, run_search, start_head, stop_reasons)
-from .fit._checkpoint import restore_part, with_parts
-from .fit._select import ProbeShippedWarning, warn_probe_shipped  # noqa: F401
-from .fit._start import clone_one_view
-from .heads import HEADS, OBJECTIVES, Objective
+from .fit import (PASS_ROWS, SELECT, AnswerCache, SearchSetup, answer_chunks, data_fingerprint,
+                  finish, first_pass, remember_start, reserve_for_final_pass, run_search,
+                  start_head, stop_reasons)
+from .fit._resume import ResumableMixin
+from .fit._select import warn_probe_shipped
+from .heads import HEADS, OBJECTIVES
 from .oracles import QueryCounter, call_oracle, oracle_input_shape
 
 #: The method of Tsai et al. (2020) as published, as estimator parameters: the fixed
@@ -43,7 +41,8 @@ PAPER_BAR = {"head": "average", "gradient": "random", "program_shape": None,
              "optimizer": "sgd"}
 
 
-class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
+class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMixin,
+                                      BaseEstimator):
     """Black-box adversarial reprogramming (BAR) of a pretrained classifier.
 
     Repurposes a source model that can only be queried for a new target task: each
@@ -471,7 +470,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         program = Program(canvas_shape, samples.sample_size, self._program_shape(canvas_shape))
         self.classes_, self.mask_, self.canvas_shape_ = classes, program.mask, canvas_shape
         self.gradient_ = parts.gradient
-        fit = _Fit(parts=parts, samples=samples, program=program, y=y_encoded,
+        fit = FitContext(parts=parts, samples=samples, program=program, y=y_encoded,
                    counter=QueryCounter(oracle, self.max_queries),
                    rng=check_random_state(self.random_state),
                    loss_fn=make_loss(self, y, classes), callbacks=callbacks,
@@ -479,35 +478,6 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         if resume is not None:
             self._restore(resume, fit)
         return fit
-
-    def _initial_state(self, callbacks, X, y, classes, oracle, parts):
-        """What the fit continues from: a callback's file (checked whole first), or, with
-        ``warm_start``, this estimator's last fit in this process; None to start afresh."""
-        for callback in callbacks:
-            found = callback.initial_state(self)
-            if found is not None:
-                path, state = found
-                check_resume(state, path, self, X, y, classes, oracle,
-                             {"head": parts.head, "optimizer": parts.optimizer}, parts.views)
-                self._state_path = path
-                return state
-        if not (self.warm_start and self.__sklearn_is_fitted__()):
-            return None
-        state = self.get_fit_state()
-        self._state_path = "the estimator's last fit"
-        if not np.array_equal(np.asarray(state["classes"]), classes.astype(str)):
-            raise ValueError(
-                f"warm_start: the classes of y {classes.tolist()} differ from those the program "
-                f"was trained for {np.asarray(state['classes']).tolist()}.")
-        return state
-
-    def _forget(self, keep_cache):
-        """Drop what an earlier fit learned (a new fit starts afresh); with ``keep_cache``,
-        keep the answers an interrupted first pass paid for."""
-        for name in ("head_", "objective_", "optimizer_", "program_", "search_check_"):
-            self.__dict__.pop(name, None)
-        if not keep_cache:
-            self.__dict__.pop("_cache", None)
 
     def queries_per_step(self, n_samples):
         """What one step of the search costs, in queries, with ``n_samples`` training samples.
@@ -618,76 +588,6 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "head_")
 
-    def get_fit_state(self):
-        """Everything the fit has paid for, as a dict of plain arrays (a checkpoint's content).
-
-        The program, the head, the objective, the optimiser's state, the random stream,
-        the query count and the data range: :class:`~skbar.callbacks.CheckpointSaver`
-        writes it, and a warm start continues from it bit for bit. Each part saves its
-        own fields under its name (``head_coef``, ``optimizer_t``, ...).
-        """
-        check_is_fitted(self)
-        kind, keys, pos, has_gauss, cached = self._rng.get_state()
-        core = {
-            "program": self.program_, "label_map": self.label_map_,
-            "classes": np.asarray(self.classes_).astype(str),
-            "n_queries": self.n_queries_, "n_iter": self.n_iter_,
-            "loss_curve": np.asarray(self.loss_curve_, dtype=float),
-            "n_source_classes": self.n_source_classes_, "n_views": self.n_views_,
-            "data_min": self.data_min_, "data_max": self.data_max_,
-            "rng_keys": keys, "rng_pos": pos, "rng_has_gauss": has_gauss, "rng_cached": cached,
-            # What ties the file to its fit, compared on resume (skbar.fit.check_resume).
-            "head": type(self.head_).__name__, "optimizer": type(self.optimizer_).__name__,
-            "canvas_shape": self.canvas_shape_,
-            "data_fingerprint": getattr(self, "_data_fingerprint", ""),
-        }
-        return with_parts(core, {"head": self.head_, "objective": self.objective_,
-                                 "optimizer": self.optimizer_})
-
-    def _restore(self, state, fit):
-        """Continue from ``state`` (checked already): every part restores its own fields."""
-        path, program = self._state_path, fit.program
-        if tuple(state["program"].shape) != program.w_shape:
-            raise CheckpointError(
-                f"The checkpoint {str(path)!r}: field 'program' has shape "
-                f"{tuple(state['program'].shape)}, this estimator's has {program.w_shape}; "
-                "program_shape or the oracle changed.")
-        self.program_ = np.array(state["program"], dtype=float)
-        self.n_source_classes_, self.n_views_ = (int(state["n_source_classes"]),
-                                                 int(state["n_views"]))
-        self.n_scores_ = self.n_source_classes_ * self.n_views_
-        head = fit.parts.head
-        head.label_map_ = self.label_map_ = np.array(state["label_map"], dtype=np.intp)
-        head.n_classes_ = self.classes_.size
-        restore_part(head, state, "head", path, self.n_scores_)
-        reader = head if self.n_views_ == 1 else clone_one_view(head)
-        reader.n_classes_ = self.classes_.size
-        objective = Objective("fitted", reader, owns_head=self.n_views_ > 1)
-        restore_part(objective, state, "objective", path, self.n_source_classes_)
-        self.head_, self.objective_ = head, objective
-        self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])
-        self.loss_curve_ = [float(v) for v in state["loss_curve"]]
-        fit.counter.n_queries = self.n_queries_
-        fit.rng.set_state(("MT19937", np.asarray(state["rng_keys"], dtype=np.uint32),
-                           int(state["rng_pos"]), int(state["rng_has_gauss"]),
-                           float(state["rng_cached"])))
-        self.optimizer_ = fit.parts.optimizer.start(self.program_, self.q, fit.parts.gradient,
-                                                    fit.rng)
-        restore_part(self.optimizer_, state, "optimizer", path)
-        self._rng = fit.rng
-        cache = getattr(self, "_cache", None)
-        if cache is None or not cache.fits(fit.y, self.n_scores_):
-            self._cache = AnswerCache(fit.y, self.n_scores_)
-        self._views = Views(program, self.n_views_)
-
-    def __getstate__(self):
-        # The cache of answers is for a warm start in this process: it can be large (a
-        # row of scores per training sample), so pickles and clones leave it out.
-        state = dict(super().__getstate__())  # a copy: the live estimator keeps its own
-        for name in ("_cache", "_views", "_state_path"):
-            state.pop(name, None)
-        return state
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # A few hundred queries of a toy oracle do not reach the 83% that scikit-learn's
@@ -767,42 +667,3 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """The model's classes, from one query, for an oracle that does not say."""
         canvas = fit.program.compose(fit.program.frame(w), fit.samples.take([0]))
         return int(fit.counter(canvas).shape[1])
-
-    # ------------------------------------------------------ deprecated names
-
-    @property
-    def output_mapping_(self):
-        """Deprecated: ``head_``."""
-        warnings.warn("output_mapping_ was renamed head_ in skbar 0.2.", FutureWarning)
-        return self.head_
-
-    @property
-    def search_mapping_(self):
-        """Deprecated: ``objective_.head``, the head the search's objective reads."""
-        warnings.warn("search_mapping_ was replaced by objective_ in skbar 0.2 (its head: "
-                      "objective_.head).", FutureWarning)
-        return self.objective_.head
-
-    def refit_output_mapping(self, X, y):
-        """Deprecated: :meth:`refit_head`."""
-        warnings.warn("refit_output_mapping was renamed refit_head in skbar 0.2.", FutureWarning)
-        return self.refit_head(X, y)
-
-
-@dataclass
-class _Fit:
-    """What one call of ``fit`` works with, resolved and checked before the first query."""
-
-    parts: object
-    samples: Samples
-    program: Program
-    y: np.ndarray
-    counter: QueryCounter
-    rng: np.random.RandomState
-    loss_fn: object
-    callbacks: list
-    n_source: object = None
-
-    @property
-    def checkpoint_paths(self):
-        return [c.path for c in self.callbacks if isinstance(c, CheckpointSaver)]

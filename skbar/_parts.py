@@ -17,6 +17,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from .heads import HEADS, check_label_map, check_mapping_size
 from .losses import cross_entropy, focal_loss
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
+from .oracles import QueryCounter
 
 GRADIENTS = {"spsa": SPSA, "random": RandomDirections}
 OPTIMIZERS = {"spsa-gc": SPSAGC, "sgd": SGD, "adam": Adam, "cma": CMAES}
@@ -137,3 +138,22 @@ def plain(value):
     """A NumPy scalar as the Python number it holds (for messages: ``0.0``, not
     ``np.float64(0.0)``)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass
+class FitContext:
+    """What one call of ``fit`` works with, resolved and checked before the first query."""
+
+    parts: object
+    samples: object
+    program: object
+    y: np.ndarray
+    counter: QueryCounter
+    rng: np.random.RandomState
+    loss_fn: object
+    callbacks: list
+    n_source: object = None
+
+    @property
+    def checkpoint_paths(self):
+        return [c.path for c in self.callbacks if hasattr(c, "save") and hasattr(c, "path")]

@@ -7,7 +7,7 @@ import pytest
 from scipy.special import softmax
 
 from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
-from skbar.fit import LatestOutputs, keep_better_program, searched_is_better
+from skbar.fit import AnswerCache, finish, remember_start, searched_is_better
 from skbar.optim import GradientDescent
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle, TopKOracle
 from skbar.heads import LinearHead
@@ -89,25 +89,44 @@ def test_a_search_that_hurts_is_not_shipped():
     assert clf.n_queries_ == 2 * len(X) + 20 * clf.queries_per_step(len(X))
 
 
-def test_keep_better_program_compares_the_same_samples_on_the_same_folds():
+def test_the_check_compares_the_same_samples_on_the_same_folds_and_ships_the_start_head():
     rng = np.random.RandomState(0)
     y = np.repeat([0, 1, 2], 30)
     telling = np.eye(6)[2 * y] * 0.8 + 0.2 / 6  # class c answers source label 2c
     noise = softmax(rng.randn(90, 6), axis=1)  # the search scrambled the answers
-    mapping = LinearHead().start(telling, y, np.array([[0], [2], [4]]), 3)
+    head = LinearHead().start(telling, y, np.array([[0], [2], [4]]), 3)
+    probe_coef = head.coef_.copy()
+    cache = AnswerCache(y, 6)
+    cache.record(np.arange(90), telling)
+    cache.complete_under = np.zeros(4)
+    cache.start = remember_start(head, cache, np.zeros(4))
 
-    class Estimator:
-        program_ = np.ones(4)
+    class Views:  # one view: the search's answers are every column
+        n_views = 1
 
-    est = Estimator()
-    start = LatestOutputs(y, telling, np.zeros(4))
-    seen = LatestOutputs(y, noise, np.ones(4))
-    keep_better_program(est, mapping, start, seen)
-    assert est.search_check_["start_accuracy"] == 1.0
-    assert est.search_check_["searched_accuracy"] < 0.6
-    assert est.search_check_["kept"] == "start"
-    np.testing.assert_array_equal(est.program_, np.zeros(4))
-    np.testing.assert_allclose(seen.scores, telling, rtol=1e-6)  # what the final refit reads
+        def to_pay(self, fixed_known):
+            return None
+
+        def answers(self, ask, frame, samples, which=None):
+            return ask(samples)
+
+        class program:
+            frame = staticmethod(lambda w: None)
+
+    class Samples:
+        def __len__(self):
+            return 90
+
+        def take(self, idx):
+            return idx
+
+    done = finish(head, Views(), cache, Samples(), lambda idx: noise[idx], np.ones(4))
+    assert done.check["start_accuracy"] == 1.0
+    assert done.check["searched_accuracy"] < 0.6
+    assert done.check["kept"] == "start"
+    np.testing.assert_array_equal(done.program, np.zeros(4))
+    # The head shipped is the probe's, fitted on the start's answers.
+    np.testing.assert_allclose(head.coef_, probe_coef, rtol=1e-5, atol=1e-8)
 
 
 def test_defaults_work_on_a_model_with_two_outputs_without_setting_m():

@@ -12,6 +12,8 @@ import copy
 
 import numpy as np
 
+from ..heads import RowsOf
+
 #: The most training samples whose latest answers are kept for refits (``n_scores``
 #: float32 each: 200 MB at 50,000 x 1,000 classes); beyond it, a fixed random subset.
 MAX_REFIT_SAMPLES = 50_000
@@ -122,7 +124,10 @@ class AnswerCache:
         """``(scores, labels, indices)`` of the rows paid for."""
         if self.scores is None:
             return np.zeros((0, self.n_scores), np.float32), self.labels[:0], self.kept[:0]
-        return self.scores[self.known], self.labels[self.known], self.kept[self.known]
+        if self.known.all():
+            return self.scores, self.labels, self.kept  # no copy
+        rows = np.flatnonzero(self.known)
+        return RowsOf(self.scores, rows), self.labels[rows], self.kept[rows]
 
     def __getstate__(self):
         # A cache travels only within a process (it is left out of pickles).

@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from ..heads import RowsOf
+
 #: The estimator's ``select`` values.
 SELECT = ("checked", "last")
 
@@ -31,7 +33,9 @@ def holdout_correct(head, scores, y, n_splits=5):
     correct = np.zeros(len(y), dtype=bool)
     for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=0).split(scores, y):
         fold = copy.deepcopy(head)
-        fold.refit(scores[train], y[train])
+        # A linear head reads its fold a slice at a time; another head, a copy.
+        fold.refit(RowsOf(scores, train) if hasattr(head, "fit_coef") else scores[train],
+                   y[train])
         correct[test] = np.argmax(fold.transform(scores[test]), axis=1) == y[test]
     return correct
 

@@ -204,39 +204,31 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, cali
         Already multiplied by the temperature.
     intercept : ndarray of shape (n_classes,)
     """
-    from scipy.linalg import LinAlgWarning
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax
-    from sklearn.linear_model import Ridge
 
-    features = log_scores(source_scores)
-    targets = np.full((len(y), n_classes), -1.0)
-    targets[np.arange(len(y)), y] = 1.0
-    prior = np.zeros((n_classes, features.shape[1]))
+    n = len(y)
+    targets = np.full((n, n_classes), -1.0)
+    targets[np.arange(n), y] = 1.0
+    projection = 0.0
+    prior = np.zeros((n_classes, source_scores.shape[1]))
     if label_map is not None:
-        prior = label_map_prior(label_map, features.shape[1])
+        prior = label_map_prior(label_map, source_scores.shape[1])
+        projection = _apply(source_scores, prior, 0.0)
         # Scaled by least squares to the targets (never reversed): a mapping the data
         # contradict pulls the head towards zero, as plain ridge would.
-        scores = features @ prior.T
-        scores -= scores.mean(axis=0)
-        norm = float(np.sum(scores * scores))
-        prior *= max(float(np.sum(scores * targets)), 0.0) / norm if norm > 0 else 0.0
-    residual = targets - features @ prior.T
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", LinAlgWarning)
-        try:
-            model = Ridge(alpha=alpha).fit(features, residual)
-        except LinAlgWarning:
-            # An ill-conditioned normal-equation solve (large log scores of the classes
-            # a top-k answer leaves out): the slower, stable SVD solver instead.
-            model = Ridge(alpha=alpha, solver="svd").fit(features, residual)
-    coef = model.coef_ + prior
-    intercept = np.array(model.intercept_, dtype=float)
+        centred = projection - projection.mean(axis=0)
+        norm = float(np.sum(centred * centred))
+        scale = max(float(np.sum(centred * targets)), 0.0) / norm if norm > 0 else 0.0
+        prior *= scale
+        projection = projection * scale
+    coef, intercept = _ridge(source_scores, targets - projection, alpha)
+    coef = coef + prior
     absent = np.setdiff1d(np.arange(n_classes), y)
     intercept[absent] = -1e3  # a class absent from the data is never predicted
     if calibration is not None:
-        features, y = log_scores(calibration[0]), calibration[1]
-    scores = features @ coef.T + intercept
+        source_scores, y = calibration
+    scores = _apply(source_scores, coef, intercept)
     rows = np.arange(len(y))
 
     def cross_entropy(log_t):
@@ -244,6 +236,96 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, cali
 
     temperature = np.exp(minimize_scalar(cross_entropy, bounds=(-3, 5), method="bounded").x)
     return coef * temperature, intercept * temperature
+
+
+class RowsOf:
+    """The rows ``idx`` of ``scores``, read a slice at a time: what the head's fit reads
+    of a subset (a fold, a half) without copying the subset whole.
+
+    Supports what :func:`fit_linear_map` uses: ``len``, ``shape``, slicing and
+    ``numpy.asarray``.
+    """
+
+    def __init__(self, scores, idx):
+        self.scores = scores
+        self.idx = np.asarray(idx)
+        self.shape = (len(self.idx), scores.shape[1])
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, part):
+        return self.scores[self.idx[part]]
+
+    def __array__(self, dtype=None, copy=None):
+        rows = self.scores[self.idx]
+        return rows if dtype is None else rows.astype(dtype)
+
+
+#: Rows of log scores formed at a time by the head's fit: 16 MB of float64 at 1,000
+#: classes, however many samples are kept.
+FIT_ROWS = 2048
+
+
+def _log_chunks(source_scores, rows=FIT_ROWS):
+    """``(slice, log scores)`` of consecutive rows: the features, never all at once."""
+    for start in range(0, len(source_scores), rows):
+        part = slice(start, min(start + rows, len(source_scores)))
+        yield part, log_scores(np.asarray(source_scores[part], dtype=np.float64))
+
+
+def _apply(source_scores, coef, intercept):
+    """``log_scores(source_scores) @ coef.T + intercept``, a chunk of rows at a time."""
+    out = np.empty((len(source_scores), coef.shape[0]))
+    for part, features in _log_chunks(source_scores):
+        out[part] = features @ coef.T + intercept
+    return out
+
+
+def _ridge(source_scores, targets, alpha):
+    """Ridge regression with an intercept from the log scores to ``targets``.
+
+    The closed form scikit-learn's ``Ridge(solver="cholesky")`` solves, in whichever form
+    is smaller: the dual ``(n, n)`` system where there are fewer samples than scores, else
+    the primal ``(K, K)`` one, its Gram matrix summed a chunk of rows at a time (memory
+    follows ``K``, not the number of samples). An ill-conditioned system (large log
+    scores of the classes a top-k answer leaves out) is solved through its eigenvalues.
+
+    Returns ``(coef, intercept)`` of shapes ``(n_targets, K)`` and ``(n_targets,)``.
+    """
+    n, k = source_scores.shape
+    target_mean = targets.mean(axis=0)
+    targets = targets - target_mean
+    mean = np.zeros(k)
+    for _, features in _log_chunks(source_scores):
+        mean += features.sum(axis=0)
+    mean /= n
+    if n < k:
+        features = log_scores(np.asarray(source_scores, dtype=np.float64)) - mean
+        dual = _solve_psd(features @ features.T, targets, alpha)
+        coef = dual.T @ features
+    else:
+        gram, cross = np.zeros((k, k)), np.zeros((k, targets.shape[1]))
+        for part, features in _log_chunks(source_scores):
+            features -= mean
+            gram += features.T @ features
+            cross += features.T @ targets[part]
+        coef = _solve_psd(gram, cross, alpha).T
+    return coef, target_mean - mean @ coef.T
+
+
+def _solve_psd(matrix, rhs, alpha):
+    """``(matrix + alpha I)^-1 rhs`` for a positive semi-definite ``matrix``."""
+    from scipy.linalg import LinAlgWarning, eigh, solve
+
+    matrix.flat[::matrix.shape[0] + 1] += alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        try:
+            return solve(matrix, rhs, assume_a="pos")
+        except (LinAlgWarning, np.linalg.LinAlgError):
+            values, vectors = eigh(matrix)
+            return vectors @ ((vectors.T @ rhs) / np.maximum(values, alpha)[:, None])
 
 
 def apply_linear_map(source_scores, coef, intercept):

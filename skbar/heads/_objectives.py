@@ -23,7 +23,8 @@ one on top-k answers, and ``"fitted"`` for the heads that are not fitted to outp
 import numpy as np
 
 from .._state import StateError, read_field, read_text
-from ._label_maps import answers_top_k, apply_linear_map, check_label_map, label_map_prior
+from ._label_maps import (RowsOf, answers_top_k, apply_linear_map, check_label_map,
+                          label_map_prior)
 
 OBJECTIVES = ("held-out", "average", "fitted")
 
@@ -98,12 +99,13 @@ class Objective:
         self._average = None  # the label map may have changed
         if self.kind != "held-out" or idx is None or scores is None:
             return
-        halves = [np.asarray(idx) % 2 == half for half in (0, 1)]
+        halves = [np.flatnonzero(np.asarray(idx) % 2 == half) for half in (0, 1)]
         if all(np.unique(y[rows]).size >= 2 for rows in halves):
             # Each half's head, its temperature fitted on the other half (where it is
             # used): an overconfident head would make the held-out loss explode.
             self.half_heads_ = [
-                self.head.fit_coef(scores[rows], y[rows], (scores[other], y[other]))
+                self.head.fit_coef(RowsOf(scores, rows), y[rows],
+                                   (RowsOf(scores, other), y[other]))
                 for rows, other in zip(halves, halves[::-1])]
 
     def proba(self, scores, idx):
