@@ -24,7 +24,8 @@ from .losses import cross_entropy, focal_loss
 from .mapping import (answers_top_k, check_label_map, check_mapping_size, frequency_label_map,
                       random_label_map)
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
-from .oracles import BudgetExhausted, OracleError, QueryCounter, call_oracle, oracle_input_shape
+from .oracles import (BudgetExhausted, OracleError, QueryCounter, call_oracle, check_oracle,
+                      oracle_input_shape)
 from .output_mapping import OUTPUT_MAPPINGS
 from .program import Program
 
@@ -333,7 +334,8 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         classes, y_encoded = np.unique(y, return_inverse=True)
         if classes.size < 2:
             raise ValueError(
-                f"y has a single class ({classes[0]!r}); reprogramming needs at least two."
+                f"y has a single class ({classes.tolist()[0]!r}); reprogramming needs at "
+                "least two."
             )
         oracle = self._get_oracle()
         canvas_shape = oracle_input_shape(oracle)
@@ -566,7 +568,7 @@ class BlackBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
 
     def _get_oracle(self):
         if self.oracle is not None:
-            return self.oracle
+            return check_oracle(self.oracle)
         from .zoo import load
 
         return load()
