@@ -30,7 +30,7 @@ from .fit import (PASS_ROWS, SELECT, AnswerCache, SearchSetup, answer_chunks, da
 from .fit._resume import ResumableMixin
 from .fit._select import warn_probe_shipped
 from .heads import HEADS, OBJECTIVES
-from .oracles import QueryCounter, call_oracle, oracle_input_shape
+from .oracles import QueryCounter, call_oracle, check_oracle, oracle_input_shape
 
 #: The method of Tsai et al. (2020) as published, as estimator parameters: the fixed
 #: multi-label average, random unit directions on the sphere with one-sided differences
@@ -599,7 +599,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
 
     def _get_oracle(self):
         if self.oracle is not None:
-            return self.oracle
+            return check_oracle(self.oracle)
         from .zoo import load
 
         return load()

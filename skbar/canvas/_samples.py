@@ -14,12 +14,23 @@ import numpy as np
 
 from ._program import match_channels, resize_images, to_images
 
-#: Rows read at a time by the passes over the whole of ``X`` (range, fingerprint).
-CHUNK_ROWS = 1024
+#: Bytes of float32 values read at a time by the passes over the whole of ``X``
+#: (range, fingerprint): a chunk holds as many samples as fit, at least one. Bounded in
+#: bytes, not samples, so that the pass costs the same few MiB for 8x8 digits and for
+#: 224-pixel photographs decoded from an :class:`~skbar.datasets.ImageFiles`.
+CHUNK_BYTES = 16 * 2**20
 
 
-def iter_chunks(X, rows=CHUNK_ROWS):
-    """``X`` in consecutive slices of ``rows`` samples (views of a memmap: no copy)."""
+def chunk_rows(X):
+    """How many samples of ``X`` make a chunk of :data:`CHUNK_BYTES` float32 bytes."""
+    row_bytes = 4 * int(np.prod(X.shape[1:], dtype=np.int64))
+    return max(1, CHUNK_BYTES // max(row_bytes, 1))
+
+
+def iter_chunks(X, rows=None):
+    """``X`` in consecutive slices of ``rows`` samples (views of a memmap: no copy);
+    :func:`chunk_rows` by default."""
+    rows = chunk_rows(X) if rows is None else rows
     for start in range(0, X.shape[0], rows):
         yield X[start:start + rows]
 
@@ -35,6 +46,7 @@ def data_range(X):
         if chunk.size:
             low = min(low, float(np.float32(chunk.min())))
             high = max(high, float(np.float32(chunk.max())))
+        del chunk  # before the next one is read: one chunk in memory, not two
     return low, high
 
 

@@ -5,12 +5,16 @@ the usual way a loader fails is a folder laid out a little differently from the 
 data set ships with, and the user needs to know which file to look at.
 """
 
+import contextlib
 import csv
 import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch, check_random_state
+
+from ..program import match_channels, resize_images
 
 
 def as_directory(root, what):
@@ -197,6 +201,49 @@ def image_size(size):
     return int(pair[0]), int(pair[1])
 
 
+#: Pillow's modes of grey images with more than 8 bits a pixel (16-bit PNGs): their
+#: values span ``[0, 65535]``, where converting to RGB would clip them at 255.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+@contextlib.contextmanager
+def open_image(path):
+    """Open ``path`` with Pillow, turning what goes wrong into a ``ValueError`` naming it.
+
+    Pillow refuses an image that declares more than twice ``PIL.Image.MAX_IMAGE_PIXELS``
+    pixels (a decompression bomb: a small file that would decode to gigabytes) before
+    decoding any of it; the message says so, with the file and the limit.
+    """
+    try:
+        with Image.open(path) as img:
+            yield img
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"Refusing to decode {str(path)!r}: {exc} The limit is twice "
+            f"PIL.Image.MAX_IMAGE_PIXELS ({2 * Image.MAX_IMAGE_PIXELS} pixels); raise "
+            "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted.") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"Cannot read {str(path)!r} as an image: {exc}") from exc
+
+
+def rgb_pixels(img, size):
+    """An open Pillow image as float32 RGB ``(height, width, 3)`` in ``[0, 1]``.
+
+    8-bit images are divided by 255; 16-bit grey images (PNG) by 65535, so that their
+    whole range maps to ``[0, 1]``. Resized to ``size = (height, width)``, bilinearly.
+    """
+    height, width = size
+    if img.mode in _SIXTEEN_BIT_MODES:
+        grey = np.clip(np.asarray(img, dtype=np.float32) / 65535.0, 0.0, 1.0)
+        grey = resize_images(grey[None, :, :, None], (height, width))
+        return match_channels(grey, 3)[0]
+    # JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding; asking for the target
+    # size first makes a 3000-pixel fundus photo cheap to shrink.
+    img.draft("RGB", (width, height))
+    img = img.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(img, dtype=np.float32) / np.float32(255.0)
+
+
 def load_images(paths, size):
     """Read, resize and stack images as float32 RGB in ``[0, 1]``.
 
@@ -210,27 +257,18 @@ def load_images(paths, size):
     Returns
     -------
     images : ndarray of shape (n, height, width, 3), float32
+        8-bit images divided by 255, 16-bit ones by 65535 (:func:`rgb_pixels`).
 
     Raises
     ------
     ValueError
-        If a file cannot be decoded as an image; the message names it.
+        If a file cannot be decoded as an image, or declares more pixels than Pillow's
+        limit (a decompression bomb); the message names it.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    height, width = size
-    images = np.empty((len(paths), height, width, 3), dtype=np.float32)
+    images = np.empty((len(paths), *size, 3), dtype=np.float32)
     for i, path in enumerate(paths):
-        try:
-            with Image.open(path) as img:
-                # JPEG decoders can scale by 1/2, 1/4 or 1/8 while decoding; asking for the
-                # target size first makes a 3000-pixel fundus photo cheap to shrink.
-                img.draft("RGB", (width, height))
-                img = img.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
-                images[i] = np.asarray(img, dtype=np.float32)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise ValueError(f"Cannot read {str(path)!r} as an image: {exc}") from exc
-    images /= 255.0
+        with open_image(path) as img:
+            images[i] = rgb_pixels(img, size)
     return images
 
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._base import ImageFiles, as_directory, image_size, load_images
+from ._base import ImageFiles, as_directory, image_size, load_images, open_image
 
 #: The file types read, by suffix (any case); other files are skipped.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -20,7 +20,8 @@ def load_image_folder(path, *, size=None, lazy=False):
     Every PNG or JPEG file (``.png``, ``.jpg``, ``.jpeg``, any case) directly in a
     sub-folder of ``path`` is one sample, labelled by the sub-folder's name. Other files,
     hidden files and folders (names starting with ``.``) and deeper folders are skipped.
-    Images are read with Pillow and converted to RGB.
+    Images are read with Pillow and converted to RGB, 8-bit ones divided by 255 and
+    16-bit ones (PNG) by 65535.
 
     Parameters
     ----------
@@ -51,7 +52,8 @@ def load_image_folder(path, *, size=None, lazy=False):
         If ``path`` is not a folder.
     ValueError
         If ``path`` has no class sub-folder, a class sub-folder holds no PNG or JPEG
-        file, a file cannot be read as an image (the message names it), or, with
+        file, a file cannot be read as an image or declares more pixels than Pillow's
+        limit, ``PIL.Image.MAX_IMAGE_PIXELS`` (the message names it), or, with
         ``size=None``, the images do not all have one size (the message names two that
         differ).
 
@@ -77,8 +79,6 @@ def load_image_folder(path, *, size=None, lazy=False):
     >>> load_image_folder(root, size=4)[0].shape
     (6, 4, 4, 3)
     """
-    from PIL import Image, UnidentifiedImageError
-
     wanted = None if size is None else image_size(size)
     root = as_directory(path, "Image")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -99,11 +99,8 @@ def load_image_folder(path, *, size=None, lazy=False):
         # before any image is decoded.
         first = None
         for file in paths:
-            try:
-                with Image.open(file) as img:
-                    width, height = img.size
-            except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-                raise ValueError(f"Cannot read {str(file)!r} as an image: {exc}") from exc
+            with open_image(file) as img:
+                width, height = img.size
             if first is None:
                 first = (file, (height, width))
             elif (height, width) != first[1]:

@@ -44,22 +44,88 @@ def save_checkpoint(path, state):
         np.savez(f, **{k: np.asarray(v) for k, v in state.items()})
 
 
+#: The fields a checkpoint holds (:meth:`BlackBoxReprogrammingClassifier.get_fit_state`),
+#: besides the states of the output mapping, the search's mapping and the optimiser,
+#: saved under the name of a part (:data:`PARTS`). A member of the file named otherwise is refused.
+FIELDS = frozenset({
+    "program", "label_map", "classes", "n_queries", "n_iter", "loss_curve",
+    "n_source_classes", "n_views", "data_min", "data_max", "rng_keys", "rng_pos",
+    "rng_has_gauss", "rng_cached", "head", "optimizer", "canvas_shape", "data_fingerprint",
+})
+
+
+def _is_field(name):
+    return name in FIELDS or (name.startswith(tuple(f"{part}_" for part in PARTS))
+                              and name.isidentifier())
+
+
+def _check_members(archive, file_size):
+    """Check the members of a checkpoint's zip from its directory and the arrays'
+    headers, before any array is read: the names, and sizes that fit in the file.
+
+    :func:`save_checkpoint` stores every array uncompressed, so each takes in memory
+    what it takes on disk; a compressed member (a 2.5 MB file can unpack to 2.5 GB),
+    or an array header promising more bytes than its member holds, is refused.
+
+    Raises
+    ------
+    ValueError
+        Naming the member.
+    """
+    members = archive.infolist()
+    names = [info.filename for info in members]
+    for info in members:
+        name = info.filename
+        if not (name.endswith(".npy") and _is_field(name[:-len(".npy")])):
+            raise ValueError(f"member {name!r} is not a field skbar writes")
+        if names.count(name) > 1:
+            raise ValueError(f"member {name!r} is there twice")
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise ValueError(
+                f"member {name!r} is compressed ({info.compress_size} bytes that unpack to "
+                f"{info.file_size}); skbar writes checkpoints uncompressed")
+    if sum(info.compress_size for info in members) > file_size:
+        raise ValueError("its members claim more bytes than the file holds")
+    for info in members:
+        with archive.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+            if dtype.hasobject:
+                raise ValueError(f"member {info.filename!r} holds Python objects (a pickle)")
+            size = f.tell() + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if size != info.file_size:
+            raise ValueError(f"member {info.filename!r} holds {info.file_size} bytes, but "
+                             f"its header describes {size}")
+
+
 def load_checkpoint(path):
     """Read a checkpoint written by :func:`save_checkpoint` (pickles refused).
+
+    The file is checked before any array is read (:func:`_check_members`): only the
+    fields skbar writes, each uncompressed, each of the size its header says.
 
     Raises
     ------
     CheckpointError
         If the file is not a readable ``.npz`` of plain arrays; the message names it.
     """
+    path = os.fspath(path)
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        with zipfile.ZipFile(path) as archive:
+            _check_members(archive, os.path.getsize(path))
+            state = {}
+            for info in archive.infolist():
+                with archive.open(info) as f:
+                    state[info.filename[:-len(".npy")]] = np.lib.format.read_array(
+                        f, allow_pickle=False)
+            return state
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         # CheckpointError is a ValueError, raised outside the except block below.
         problem = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
     raise CheckpointError(
-        f"The checkpoint {os.fspath(path)!r} cannot be read as a skbar checkpoint "
+        f"The checkpoint {path!r} cannot be read as a skbar checkpoint "
         f"(a .npz of plain arrays): {problem}. Delete or move it to start afresh.")
 
 
@@ -70,7 +136,8 @@ def data_fingerprint(X, y):
     # once (as skbar did before it read X in batches), without that copy.
     digest.update(f"{np.dtype(np.float32).str}{X.shape}".encode())
     for chunk in iter_chunks(X):
-        digest.update(np.ascontiguousarray(chunk, dtype=np.float32).tobytes())
+        digest.update(np.ascontiguousarray(chunk, dtype=np.float32))  # no copy to bytes
+        del chunk  # before the next one is read: one chunk in memory, not two
     digest.update("\x00".join(map(str, np.asarray(y).ravel().tolist())).encode())
     return digest.hexdigest()
 

@@ -1,7 +1,7 @@
 """What skbar can query: any callable, ONNX Runtime models, HTTP model servers."""
 
 from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, TopKOracle,
-                    call_oracle, oracle_input_shape)
+                    call_oracle, check_oracle, oracle_input_shape)
 from ._canvas import CanvasAdapter
 from ._dask import DaskOracle
 from ._http import HttpOracle
@@ -24,5 +24,6 @@ __all__ = [
     "TopKOracle",
     "TopKResponse",
     "call_oracle",
+    "check_oracle",
     "oracle_input_shape",
 ]

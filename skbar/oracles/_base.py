@@ -5,6 +5,8 @@ An oracle takes a float32 batch of canvases ``(n, H, W, C)`` with pixel values i
 classes. Anything with a ``predict_proba`` method, or any plain callable, is one.
 """
 
+import inspect
+import os
 from numbers import Integral
 
 import numpy as np
@@ -36,6 +38,64 @@ def oracle_input_shape(oracle):
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (H, W, C) with positive sizes, got {shape}.")
     return shape
+
+
+def check_oracle(oracle):
+    """The ``oracle`` a user gave, as an object skbar can query; checked before any query.
+
+    Parameters
+    ----------
+    oracle : object, str or os.PathLike
+        An object with a ``predict_proba(canvases)`` method and an ``input_shape``
+        attribute (the canvas ``(H, W, C)``), returned as it is; or the path of an
+        ``.onnx`` file, opened as :class:`~skbar.OnnxOracle` ``(path)`` with its defaults.
+
+    Returns
+    -------
+    oracle : object
+
+    Raises
+    ------
+    ValueError
+        If ``oracle`` lacks ``predict_proba`` or ``input_shape`` (the message names what
+        it lacks), or is a path to something other than an ``.onnx`` file.
+    FileNotFoundError
+        If the ``.onnx`` file does not exist.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbar.oracles import FunctionOracle, check_oracle
+    >>> oracle = FunctionOracle(lambda c: np.ones((len(c), 4)), (8, 8, 3))
+    >>> check_oracle(oracle) is oracle
+    True
+    >>> check_oracle(lambda c: np.ones((len(c), 4)))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: oracle must have a predict_proba(canvases) method and an input_shape ...
+    """
+    if isinstance(oracle, (str, os.PathLike)):
+        path = os.fspath(oracle)
+        if not str(path).lower().endswith(".onnx"):
+            raise ValueError(
+                f"oracle is the path {path!r}, which does not end in .onnx; a path is opened "
+                "as skbar.OnnxOracle(path), for an ONNX model only. Give any other model as "
+                "an object with predict_proba(canvases) and input_shape.")
+        from ._onnx import OnnxOracle
+
+        return OnnxOracle(path)
+    missing = [name for name, present in (
+        ("predict_proba", callable(getattr(oracle, "predict_proba", None))),
+        # Looked up without running a property: an HTTP or Dask oracle asks its server.
+        ("input_shape", inspect.getattr_static(oracle, "input_shape", None) is not None
+         or hasattr(oracle, "input_shape"))) if not present]
+    if missing:
+        raise ValueError(
+            "oracle must have a predict_proba(canvases) method and an input_shape attribute "
+            f"(H, W, C), or be the path of an .onnx file; got a {type(oracle).__name__}, "
+            f"which has no {' and no '.join(missing)}. Wrap a plain function as "
+            "skbar.oracles.FunctionOracle(func, input_shape=(H, W, C)).")
+    return oracle
 
 
 class FunctionOracle:

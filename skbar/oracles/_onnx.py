@@ -1,9 +1,11 @@
 """An oracle over any ONNX image classifier, run by ONNX Runtime."""
 
+import hashlib
 import os
 
 import numpy as np
 
+from ._base import OracleError
 from ._canvas import CanvasAdapter, canvas_shape_from_model, resolve_layout
 
 
@@ -15,6 +17,25 @@ def default_providers():
     if "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+def read_checked(path, sha256):
+    """The bytes of the file ``path``, once checked to have the SHA-256 ``sha256``.
+
+    Raises
+    ------
+    OracleError
+        If they do not: the message names the file and both digests.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    found = hashlib.sha256(data).hexdigest()
+    if found != sha256:
+        # A model changed on disk still parses, and would predict wrongly without a word.
+        raise OracleError(
+            f"The model file {path!r} has changed: its SHA-256 is {found}, not {sha256} as "
+            "when this oracle was made. For a cached zoo model, skbar.zoo.load() rebuilds it.")
+    return data
 
 
 class OnnxOracle:
@@ -46,6 +67,11 @@ class OnnxOracle:
         The canvas ``(H, W, C)``, needed only when the model's spatial size is dynamic.
     n_threads : int, optional
         ONNX Runtime's intra-op threads; its own default when None.
+    sha256 : str, optional
+        The SHA-256 (hex) the file must have. When given, the file is checked each time
+        a session opens it: on first use, and again in an unpickled copy or a joblib or
+        Dask worker; ONNX Runtime runs the very bytes checked. :func:`skbar.zoo.load`
+        gives the digest of the cached model.
 
     Attributes
     ----------
@@ -57,7 +83,7 @@ class OnnxOracle:
 
     def __init__(self, path, providers=None, layout="auto", channel_order="RGB", scale=1.0,
                  mean=None, std=None, output="auto", batch_size=64, input_shape=None,
-                 n_threads=None):
+                 n_threads=None, sha256=None):
         self.path = os.fspath(path)
         self.providers = None if providers is None else list(providers)
         self.layout = layout
@@ -69,6 +95,7 @@ class OnnxOracle:
         self.batch_size = batch_size
         self._input_shape = None if input_shape is None else tuple(input_shape)
         self.n_threads = n_threads
+        self.sha256 = None if sha256 is None else str(sha256).lower()
         self._session = None
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"No ONNX model at {self.path!r}.")
@@ -91,7 +118,9 @@ class OnnxOracle:
             if self.n_threads is not None:
                 options.intra_op_num_threads = int(self.n_threads)
             providers = self.providers or default_providers()
-            self._session = ort.InferenceSession(self.path, options, providers=providers)
+            sha256 = getattr(self, "sha256", None)  # None in a pickle from before it
+            model = self.path if sha256 is None else read_checked(self.path, sha256)
+            self._session = ort.InferenceSession(model, options, providers=providers)
             model_input = self._session.get_inputs()[0]
             self._input_name = model_input.name
             shape = [d if isinstance(d, int) else None for d in model_input.shape]

