@@ -376,12 +376,19 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         cache = getattr(self, "_cache", None)
         if cache is not None and not np.array_equal(cache.y, fit.y):
             cache = None  # answers of other samples
+        if cache is not None:
+            # A warm start after an interrupted first pass: what it paid for counts.
+            fit.counter.n_queries = getattr(self, "n_queries_", 0)
         if needs_pass:
             first = 1 if parts.views == "auto" else int(parts.views)
-            self._check_affordable(fit, first)
-            views, cache = first_pass(program, w, fit.samples, fit.counter, fit.y,
-                                      views=parts.views, refit_final=head.refit_final,
-                                      cache=cache)
+            self._check_affordable(fit, first, cache)
+            try:
+                views, cache = first_pass(program, w, fit.samples, fit.counter, fit.y,
+                                          views=parts.views, refit_final=head.refit_final,
+                                          cache=cache, chunk=self._chunk_rows())
+            except BaseException as exc:
+                self._cache = getattr(exc, "answer_cache", None)
+                raise
             self._cache = cache
             n_source = cache.n_scores // views.n_views
         else:
@@ -436,7 +443,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
                                          len(fit.samples))
         final_pass = bool(reserve) and moved and fit.counter.can_afford(reserve)
         done = finish(self.head_, self._views, self._cache, fit.samples, fit.counter,
-                      self.program_, final_pass=final_pass)
+                      self.program_, final_pass=final_pass, chunk=self._chunk_rows())
         self.program_, self.search_check_ = done.program, done.check
         self.label_map_ = self.head_.label_map_
         self.n_queries_ = fit.counter.n_queries
@@ -523,7 +530,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         if self.select != "checked":
             cache.start = None
         done = finish(self.head_, views, cache, samples,
-                      functools.partial(call_oracle, self._get_oracle()), self.program_)
+                      functools.partial(call_oracle, self._get_oracle()), self.program_,
+                      chunk=self._chunk_rows())
         if done.check is not None:
             self.program_, self.search_check_ = done.program, done.check
         self.label_map_ = self.head_.label_map_
@@ -548,7 +556,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         samples, program = self._prepare(X)
         ask = functools.partial(call_oracle, self._get_oracle())
         chunks = answer_chunks(Views(program, self.n_views_), self.program_, samples, ask,
-                               chunk=max(self.batch_size, PASS_ROWS))
+                               chunk=self._chunk_rows())
         return np.concatenate([self.head_.transform(scores) for _, scores in chunks], axis=0)
 
     def predict_log_proba(self, X):
@@ -579,7 +587,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         samples, program = self._prepare(X)
         frame = program.frame(self.program_)
         canvases = np.empty((len(samples),) + tuple(self.canvas_shape_), dtype=np.float32)
-        for idx, chunk in samples.chunks(max(self.batch_size, PASS_ROWS)):
+        for idx, chunk in samples.chunks(self._chunk_rows()):
             canvases[idx] = program.compose(frame, chunk)
         return canvases
 
@@ -654,8 +662,13 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
             return (min(8, canvas_shape[0]), min(8, canvas_shape[1]))
         return self.program_shape
 
-    def _check_affordable(self, fit, n_views):
-        n = len(fit.samples) * n_views
+    def _chunk_rows(self):
+        """Samples sent per oracle call by a pass over the training set or a prediction."""
+        return max(self.batch_size, PASS_ROWS)
+
+    def _check_affordable(self, fit, n_views, cache=None):
+        n = (len(fit.samples) if cache is None else len(cache.unknown(len(fit.samples))))
+        n *= n_views
         if not fit.counter.can_afford(n):
             raise ValueError(
                 f"The first pass queries every training sample once under each of {n_views} "

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # The paper's estimator (fixed average, one-sided differences): a step costs
 # (q + 1) * batch_size = 3 * 8 = 24 queries, and the random mapping none.
-PARAMS = {"head": "average", "gradient": "random", "mapping": "random", "m": 2,
+PARAMS = {"head": "average", "gradient": "random", "label_map": "random", "m": 2,
           "q": 2, "batch_size": 8, "random_state": 0}
 STEP = 24
 
@@ -424,7 +424,7 @@ def test_images_sent_never_pass_max_queries_even_from_tampered_checkpoints(
     rng = np.random.RandomState(seed)
     X, y = rng.rand(24, 16), np.arange(24) % 2
     path = tmp_path_factory.mktemp("budget") / "fit.npz"
-    params = {"q": q, "batch_size": batch_size, "mapping": mapping, "gradient": gradient,
+    params = {"q": q, "batch_size": batch_size, "label_map": mapping, "gradient": gradient,
               "head": output_mapping, "random_state": seed}
     oracle = RandomNetworkOracle()
     clf = make_clf(oracle, max_iter=max_iter, max_queries=max_queries,

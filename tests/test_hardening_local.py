@@ -29,8 +29,8 @@ from PIL import Image
 from test_onnx_oracle import _linear_model
 
 from skbar import BlackBoxReprogrammingClassifier, OnnxOracle, OracleError, zoo
-from skbar._checkpoint import CheckpointError, data_fingerprint
-from skbar._samples import CHUNK_BYTES, data_range
+from skbar.fit._checkpoint import CheckpointError, data_fingerprint
+from skbar.canvas._samples import CHUNK_BYTES, data_range
 from skbar.callbacks import CheckpointSaver
 from skbar.datasets import ImageFiles, load_image_folder
 from skbar.datasets._base import load_images
@@ -40,7 +40,7 @@ from skbar.zoo import _models
 REPO = Path(__file__).resolve().parents[1]
 
 # The paper's estimator at its cheapest: a step costs (q + 1) * batch_size = 16 queries.
-PARAMS = {"output_mapping": "average", "gradient": "random", "mapping": "random", "m": 2,
+PARAMS = {"head": "average", "gradient": "random", "label_map": "random", "m": 2,
           "q": 1, "batch_size": 8, "random_state": 0}
 
 
@@ -60,7 +60,7 @@ def run_capped(code, cap_mib=512):
     most once skbar is imported; return what it printed last, read as JSON."""
     prelude = textwrap.dedent(f"""
         import json, resource
-        import numpy, PIL.Image, skbar, skbar._checkpoint, skbar.datasets
+        import numpy, PIL.Image, skbar, skbar.fit._checkpoint, skbar.datasets
         with open("/proc/self/status") as f:
             size = next(int(line.split()[1]) for line in f if line.startswith("VmSize"))
         limit = size * 1024 + {cap_mib} * 2**20
@@ -358,7 +358,7 @@ def test_checkpoint_members_larger_than_the_file_are_refused_before_they_are_rea
     header = _npy_header((10**9,), np.float64)
     _zip(tmp_path / "liar.npz", members + [_stored("optimizer_velocity.npy", header + bytes(80))])
     outcome = run_capped(f"""
-        from skbar._checkpoint import load_checkpoint
+        from skbar.fit._checkpoint import load_checkpoint
         outcome = {{}}
         for name in ("fit", "bomb", "liar"):
             try:

@@ -38,7 +38,7 @@ PRICE = 1.20  # per 1,000 queries
 def reprogrammer(oracle, tmp_path, **params):
     """The estimator under test, checkpointing every two steps."""
     # The paper's one-sided estimator and fixed average, so that a step costs STEP.
-    params = {"q": Q, "m": 2, "batch_size": BATCH, "mapping": "random", "max_iter": 8,
+    params = {"q": Q, "m": 2, "batch_size": BATCH, "label_map": "random", "max_iter": 8,
               "gradient": "random", "head": "average", "max_queries": 1000,
               "random_state": 0, **params}
     callbacks = [CheckpointSaver(params.pop("checkpoint", tmp_path / "fit.npz"), every=2),

@@ -65,7 +65,7 @@ def test_fitted_estimator_pickles_with_its_oracle(task):
 
 @pytest.mark.parametrize("params, message", [
     ({"q": 0}, "'q' parameter"),
-    ({"mapping": "often"}, "'mapping' parameter"),
+    ({"label_map": "often"}, "'label_map' parameter"),
     ({"loss": "hinge"}, "'loss' parameter"),
     ({"max_queries": -5}, "'max_queries' parameter"),
 ])

@@ -280,7 +280,7 @@ def check_checkpoint(state, path):
         fields.fail("data_fingerprint", "must be a SHA-256 in hex")
 
 
-def check_resume(state, path, estimator, X, y, classes, oracle, parts, n_views):
+def check_resume(state, path, estimator, X, y, classes, oracle, parts, n_views, same_data=True):
     """Check that a checkpoint belongs to this fit, before anything is restored or paid.
 
     :func:`check_checkpoint` first, then what ties the file to the fit: the classes, the
@@ -301,6 +301,9 @@ def check_resume(state, path, estimator, X, y, classes, oracle, parts, n_views):
         The estimator's ``head`` and ``optimizer``, resolved (not started).
     n_views : int or "auto"
         The views the estimator reads.
+    same_data : bool, default=True
+        Whether the data must be the file's (False for an in-process warm start, which
+        may continue on new data).
 
     Raises
     ------
@@ -333,6 +336,8 @@ def check_resume(state, path, estimator, X, y, classes, oracle, parts, n_views):
     if n_source is not None and int(n_source) != fields.integer("n_source_classes"):
         fields.fail("n_source_classes", f"is {fields.integer('n_source_classes')}, but the "
                                         f"oracle has {int(n_source)} classes: another oracle")
+    if not same_data:
+        return
     if fields.text("data_fingerprint") != data_fingerprint(X, y):
         fields.fail("data_fingerprint", "differs from this training set's: a checkpoint "
                                         "continues the fit of its own data only. Give each "

@@ -16,7 +16,7 @@ import numpy as np
 from ._cache import StartOutputs
 from ._search import refit_on_cache
 from ._select import compare_with_start, holdout_correct
-from ._start import answer_chunks
+from ._start import PASS_ROWS, answer_chunks
 
 
 @dataclass
@@ -50,7 +50,7 @@ def remember_start(head, cache, program):
                         holdout_correct(head, scores, labels))
 
 
-def finish(head, views, cache, samples, ask, w, *, final_pass=True):
+def finish(head, views, cache, samples, ask, w, *, final_pass=True, chunk=None):
     """Pay for the final pass under ``w`` (where ``final_pass``), choose the program to
     ship, and refit ``head`` on the answers of that program.
 
@@ -63,7 +63,8 @@ def finish(head, views, cache, samples, ask, w, *, final_pass=True):
     result = Finished(w)
     if final_pass:
         which = views.to_pay(cache.complete)
-        for idx, scores in answer_chunks(views, w, samples, ask, which):
+        for idx, scores in answer_chunks(views, w, samples, ask, which,
+                                         chunk=chunk or PASS_ROWS):
             cache.record(idx, scores)
         cache.complete_under = np.array(w, copy=True)
         if cache.start is not None:

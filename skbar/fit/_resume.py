@@ -39,6 +39,10 @@ class ResumableMixin:
             raise ValueError(
                 f"warm_start: the classes of y {classes.tolist()} differ from those the program "
                 f"was trained for {np.asarray(state['classes']).tolist()}.")
+        # The parts and the oracle as a file's are (a warm start may read new data).
+        check_resume(state, self._state_path, self, X, y, classes, oracle,
+                     {"head": parts.head, "optimizer": parts.optimizer}, parts.views,
+                     same_data=False)
         return state
 
     def _forget(self, keep_cache):

@@ -42,7 +42,7 @@ def answer_chunks(views, w, samples, ask, which=None, rows=None, chunk=PASS_ROWS
         yield idx, views.answers(ask, frame, samples.take(idx), which)
 
 
-def pay_first_pass(views, w, samples, counter, cache, y, which=None):
+def pay_first_pass(views, w, samples, counter, cache, y, which=None, chunk=PASS_ROWS):
     """Pay for the answers of every sample the ``cache`` lacks, under views ``which``
     (all, or the views after view 0, whose columns follow it).
 
@@ -50,22 +50,28 @@ def pay_first_pass(views, w, samples, counter, cache, y, which=None):
     unless one is given), filled chunk by chunk as the answers arrive.
     """
     n_views = views.n_sent(which)
-    for idx, scores in answer_chunks(views, w, samples, counter, which,
-                                     rows=None if cache is None else cache.unknown(len(y))):
-        if cache is None:
-            cache = AnswerCache(y, scores.shape[1] // n_views * views.n_views)
-        cache.record(idx, scores, start_column=cache.n_scores - scores.shape[1])
+    try:
+        for idx, scores in answer_chunks(views, w, samples, counter, which, chunk=chunk,
+                                         rows=None if cache is None else cache.unknown(len(y))):
+            if cache is None:
+                cache = AnswerCache(y, scores.shape[1] // n_views * views.n_views)
+            cache.record(idx, scores, start_column=cache.n_scores - scores.shape[1])
+    except BaseException as exc:
+        # What was paid for stays with the estimator, for a warm start to go on from.
+        exc.answer_cache = cache
+        raise
     return cache
 
 
-def first_pass(program, w, samples, counter, y, *, views, refit_final, cache=None):
+def first_pass(program, w, samples, counter, y, *, views, refit_final, cache=None,
+               chunk=PASS_ROWS):
     """The first pass: view 0 of every sample, then, where ``views="auto"`` finds top-k
     answers, the three fixed views (where the budget allows them).
 
     Returns ``(views, cache)``.
     """
     n_first = 1 if views == "auto" else int(views)
-    cache = pay_first_pass(Views(program, n_first), w, samples, counter, cache, y)
+    cache = pay_first_pass(Views(program, n_first), w, samples, counter, cache, y, chunk=chunk)
     n_views = resolve_n_views(views, top_k=answers_top_k(cache.scores),
                               refit_final=refit_final,
                               can_afford_more=counter.can_afford(3 * len(samples)))
@@ -73,7 +79,7 @@ def first_pass(program, w, samples, counter, y, *, views, refit_final, cache=Non
         # One top-k answer says little: more views, paid for once here.
         cache = pay_first_pass(Views(program, n_views), w, samples, counter,
                                cache.widen(cache.n_scores * n_views), y,
-                               which=list(range(1, n_views)))
+                               which=list(range(1, n_views)), chunk=chunk)
     cache.complete_under = np.array(w, copy=True)
     return Views(program, n_views), cache
 
