@@ -58,7 +58,7 @@ def main():
     oracle = TopKOracle(zoo.load("efficientnet-lite0", image_size=96, n_threads=1), 5)
     # The black-box estimator that maps labels, embeds the samples and reads the answers.
     bar = WhiteBoxReprogrammingClassifier(
-        image_size=96, embed_size=64, m=3, top_k=5, max_iter=0, head="log-average",
+        image_size=96, embed_size=64, m=3, top_k=5, max_iter=0, output_mapping="log-average",
         program_shape=(S, S), random_state=seed, **embed)._inner_estimator(oracle).fit(X, y)
     probe = bar.score(X_test, y_test)
     net = _pretrained("efficientnet-lite0")

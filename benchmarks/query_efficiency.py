@@ -62,7 +62,7 @@ METHODS = {
     "defaults": dict(),
     # The defaults reading one answer per sample where they read four (top-k answers);
     # elsewhere the same as the defaults.
-    "one-view": dict(head=LinearHead(views=1)),
+    "one-view": dict(views=1),
     # The same as the defaults, named: BlackVIP's SPSA with gradient correction.
     "spsa-gc": dict(gradient="spsa", optimizer="spsa-gc"),
     # Two-sided directions on the sphere with ZO-Adam (step 0.01) or SGD (step 0.05).
@@ -77,8 +77,8 @@ METHODS = {
     # The learned head's search objectives (skbar.heads.LinearHead): the head
     # fitted on the very outputs it is scored on (the defaults before the held-out
     # loss), and the multi-label average with m = 10 (the paper's, a head shipped).
-    "fitted-objective": dict(head=LinearHead(objective="fitted")),
-    "average-objective": dict(head=LinearHead(objective="average"), m=10),
+    "fitted-objective": dict(objective="fitted"),
+    "average-objective": dict(objective="average", m=10),
     "average-mapping": dict(head="average"),
     "iterative-mapping": dict(head="iterative"),
 }
@@ -87,21 +87,21 @@ METHODS = {
 #: step sends ``batch_size`` images forward and backward, counted as queries.
 WHITE_BOX = {
     # The ceiling of skbar's defaults: their 8x8 program and learned head.
-    "white-box-ar": dict(head="linear", program_shape=(8, 8), learning_rate=0.01),
+    "white-box-ar": dict(output_mapping="linear", program_shape=(8, 8), learning_rate=0.01),
     # The same, its head started at the ridge fit (the black-box estimator's start).
-    "white-box-ar-ridge-head": dict(head="linear", program_shape=(8, 8),
+    "white-box-ar-ridge-head": dict(output_mapping="linear", program_shape=(8, 8),
                                     learning_rate=0.01, head_init="ridge"),
     # The defaults' 8x8 program trained for the multi-label average (m = 10), the
     # search objective of the defaults on top-k answers.
-    "white-box-ar-average": dict(m=10, head="average", program_shape=(8, 8),
+    "white-box-ar-average": dict(m=10, output_mapping="average", program_shape=(8, 8),
                                  learning_rate=0.05),
     # The same program trained on the answers the black-box search sees: the top five
     # scores (for digits-top5), through the defaults' objective there, the multi-label
     # average in the log domain. What true gradients make of those answers.
-    "white-box-ar-top5": dict(m=10, head="log-average", program_shape=(8, 8),
+    "white-box-ar-top5": dict(m=10, output_mapping="log-average", program_shape=(8, 8),
                               learning_rate=0.05, top_k=5),
     # Elsayed et al.'s AR as the paper ran it: a full program, the multi-label average.
-    "white-box-ar-paper": dict(m=10, head="average", program_shape=None,
+    "white-box-ar-paper": dict(m=10, output_mapping="average", program_shape=None,
                                learning_rate=0.05),
 }
 
@@ -258,7 +258,7 @@ def run_baselines(oracle, task, embed_size):
     X_train, y_train, X_test, y_test, embed = task
     embed = dict({"embed_size": embed_size}, **embed)
     probe = BlackBoxReprogrammingClassifier(
-        oracle, label_map="random", max_iter=0, head=LinearHead(views=1),
+        oracle, label_map="random", max_iter=0, views=1,
         **embed).fit(X_train, y_train)
 
     def log_outputs(X):
@@ -279,7 +279,7 @@ def run_baselines(oracle, task, embed_size):
         # Where the defaults send each sample under several views (top-k answers), also
         # their probe on one answer per sample: the probe of the paper's single query.
         one = BlackBoxReprogrammingClassifier(oracle, max_iter=0,
-                                              head=LinearHead(views=1),
+                                              views=1,
                                               **embed).fit(X_train, y_train)
         rows.append({"method": "probe-defaults-one-view", "queries": int(one.n_queries_),
                      "accuracy": float(one.score(X_test, y_test))})

@@ -362,6 +362,10 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
             info = {"n_iter": getattr(self, "n_iter_", 0), "n_queries": fit.counter.n_queries,
                     "loss": self.loss_curve_[-1] if getattr(self, "loss_curve_", None)
                     else float("nan")}
+            check = getattr(self, "search_check_", None)
+            if check is not None:
+                info["shipped"] = "searched program" if check["kept"] == "searched" else \
+                    "start (probe)"
             for callback in fit.callbacks:
                 callback.on_fit_end(self, info)
         return self

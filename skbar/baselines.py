@@ -27,10 +27,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._classifier import BlackBoxReprogrammingClassifier
 from .losses import focal_loss
-from .heads import label_map_prior
-from .oracles import TopKOracle
-from .heads import LinearHead
 from .canvas import bilinear_matrix, match_channels, resize_images, to_images
+from .heads import LinearHead, label_map_prior
+from .oracles import TopKOracle
 
 __all__ = ["FineTuningClassifier", "WhiteBoxReprogrammingClassifier", "torch_available"]
 
@@ -180,8 +179,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, model="efficientnet-lite0", *, image_size=None, sample_shape=None,
-                 embed_size=None, rescale=True, m=3, label_map="frequency", loss="focal",
-                 gamma=2.0, program_shape=None, head="average", output_alpha=10.0,
+                 embed_size=None, rescale=True, m=3, mapping="frequency", loss="focal",
+                 gamma=2.0, program_shape=None, output_mapping="average", output_alpha=10.0,
                  head_init="zero", top_k=None,
                  optimizer="adam", learning_rate=0.05, batch_size=16, max_iter=100,
                  n_threads=None, callback=None, random_state=None):
@@ -211,15 +210,16 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         """The black-box estimator that embeds, maps labels and predicts; it never steps.
 
         ``max_iter=0``: its fit only sets the mask, the label mapping (and the ridge head
-        for ``head="linear"``) under the zero program; ``W`` is trained here.
+        for ``output_mapping="linear"``) under the zero program; ``W`` is trained here.
         """
-        output_mapping = ("average" if self.output_mapping == "average"
-                          else LinearHead(alpha=self.output_alpha, views=1))
+        head = ("average" if self.output_mapping == "average"
+                else LinearHead(alpha=self.output_alpha))
         return BlackBoxReprogrammingClassifier(
             oracle, sample_shape=self.sample_shape, embed_size=self.embed_size,
             rescale=self.rescale, m=self.m, label_map=self.mapping,
             loss=functools.partial(focal_loss, gamma=self.gamma) if self.loss == "focal" else "ce",
-            program_shape=self.program_shape, max_iter=0, head=output_mapping,
+            program_shape=self.program_shape, max_iter=0, head=head, views=1,
+            select="last",
             batch_size=self.batch_size, random_state=self.random_state)
 
     def _refit_head(self, X, y):
@@ -228,9 +228,8 @@ class WhiteBoxReprogrammingClassifier(ClassifierMixin, BaseEstimator):
         As the black-box estimator's final pass: one query per training sample, which
         this returns.
         """
-        # The program trained here is shipped as it is: the black-box estimator's check
-        # against the program it started from (search_check_) is not the reference's.
-        self.bar_.set_params(select="last")
+        # The program trained here is shipped as it is (select="last"): the black-box
+        # estimator's check against the program it started from is not the reference's.
         return self.bar_.refit_head(X, y)
 
     def fit(self, X, y):

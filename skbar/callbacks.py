@@ -112,6 +112,8 @@ class ProgressBar(Callback):
         # A fit that stops during its first pass never began its search.
         if getattr(self, "_bar", None) is not None:
             self._show(info["n_queries"])
+            if "shipped" in info:  # the last line says which program the fit ships
+                self._bar.set_postfix(self.postfix(info))
             self._bar.close()
             self._bar = None
 

@@ -69,7 +69,7 @@ def test_white_box_reprogramming_uses_the_oracles_model():
     steps = []
     linear = WhiteBoxReprogrammingClassifier(
         image_size=64, embed_size=32, rescale=False, m=2, max_iter=5, batch_size=4,
-        head="linear", random_state=0,
+        output_mapping="linear", random_state=0,
         callback=lambda est, info: steps.append(info["n_queries"]) or len(steps) == 3)
     linear.fit((X + 1) / 2, y)
     assert steps == [len(X) + 4, len(X) + 8, len(X) + 12] and linear.n_iter_ == 3
@@ -88,7 +88,7 @@ def test_white_box_reprogramming_through_top_k_answers():
     X, y = make_asd_cohort(8, 8, n_regions=16, random_state=0, return_X_y=True)
     ar = WhiteBoxReprogrammingClassifier(
         image_size=64, embed_size=32, rescale=False, m=2, max_iter=2, batch_size=4,
-        head="log-average", top_k=5, random_state=0)
+        output_mapping="log-average", top_k=5, random_state=0)
     ar.fit(correlation_to_pixels(X), y)
     assert isinstance(ar.bar_.oracle, skbar.oracles.TopKOracle) and ar.bar_.oracle.k == 5
     # Frequency mapping, two minibatches, then the head's pass under the final program.
@@ -111,7 +111,7 @@ def test_white_box_reprogramming_through_top_k_answers():
     with pytest.raises(ValueError, match="top_k must be None or a positive integer, got 0"):
         WhiteBoxReprogrammingClassifier(top_k=0).fit(X, y)
     with pytest.raises(ValueError, match="output_mapping must be .* got 'mean'"):
-        WhiteBoxReprogrammingClassifier(head="mean").fit(X, y)
+        WhiteBoxReprogrammingClassifier(output_mapping="mean").fit(X, y)
 
 
 @requires_torch

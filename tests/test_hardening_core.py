@@ -152,3 +152,30 @@ def test_load_init_state_resumes_a_fit_as_the_in_process_warm_start_does(data, t
     first.set_params(warm_start=True, callbacks=None).fit(X, y)
     assert resumed.n_iter_ == first.n_iter_ == 6
     np.testing.assert_array_equal(resumed.optimizer_.w_, first.optimizer_.w_)
+
+
+def test_a_fit_that_ships_its_start_says_so_once_with_both_accuracies(data):
+    import warnings
+
+    from skbar import ProbeShippedWarning
+
+    X, y = data
+    # Two steps of a toy search do not read better than the probe: the start is shipped.
+    clf = BlackBoxReprogrammingClassifier(_oracle(), max_iter=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    shipped = [w for w in caught if issubclass(w.category, ProbeShippedWarning)]
+    assert clf.search_check_["kept"] == "start" and len(shipped) == 1
+    message = str(shipped[0].message)
+    assert f"{clf.search_check_['searched_accuracy']:.3f} against " \
+           f"{clf.search_check_['start_accuracy']:.3f}" in message
+    assert "20,000 queries" in message and "select='last'" in message
+    assert issubclass(ProbeShippedWarning, UserWarning)
+    # select="last" ships where the search ended, and says nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProbeShippedWarning)
+        last = BlackBoxReprogrammingClassifier(_oracle(), max_iter=2, random_state=0,
+                                               select="last").fit(X, y)
+    assert last.search_check_ is None
+    np.testing.assert_array_equal(last.program_, last.optimizer_.w_)
