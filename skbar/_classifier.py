@@ -23,7 +23,7 @@ from ._parts import (GRADIENTS, LOSSES, OPTIMIZERS, FitContext, check_before_pay
 from ._renamed import RenamedMixin
 from ._validation import check_like_fit
 from .callbacks import ProgressBar, as_callbacks, check_checkpoints_writable
-from .canvas import Program, Samples, Views, data_range
+from .canvas import Program, Samples, Views, data_range, first_views
 from .fit import (PASS_ROWS, SELECT, AnswerCache, SearchSetup, answer_chunks, data_fingerprint,
                   finish, first_pass, remember_start, reserve_for_final_pass, run_search,
                   start_head, stop_reasons)
@@ -384,8 +384,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
             # A warm start after an interrupted first pass: what it paid for counts.
             fit.counter.n_queries = getattr(self, "n_queries_", 0)
         if needs_pass:
-            first = 1 if parts.views == "auto" else int(parts.views)
-            self._check_affordable(fit, first, cache)
+            self._check_affordable(fit, first_views(parts.views), cache)
             try:
                 views, cache = first_pass(program, w, fit.samples, fit.counter, fit.y,
                                           views=parts.views, refit_final=head.refit_final,
@@ -396,7 +395,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
             self._cache = cache
             n_source = cache.n_scores // views.n_views
         else:
-            views = Views(program, 1 if parts.views == "auto" else int(parts.views))
+            views = Views(program, first_views(parts.views))
             n_source = fit.n_source or self._ask_n_source(fit, views, w)
             cache = AnswerCache(fit.y, n_source * views.n_views)
         self.head_, self.objective_ = start_head(

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.class_weight import compute_class_weight
 
+from .canvas import check_views, first_views
 from .heads import HEADS, check_label_map, check_mapping_size
 from .losses import cross_entropy, focal_loss
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
@@ -97,19 +98,14 @@ def check_before_paying(estimator, parts, n_classes, n_source):
     if isinstance(optimizer, CMAES) and estimator.q < 2:
         raise ValueError(f"optimizer='cma' ranks q candidate programs per step and needs "
                          f"q >= 2, got q={estimator.q}.")
-    views = parts.views
-    if views not in ("auto", 1) and not (head.learned and head.refit_final):
-        raise ValueError(
-            f"views={views} needs a learned head refitted on the final pass (the search "
-            "reads one view; the head reads them all only there): use head='linear' with "
-            "refit_final=True, or views=1.")
+    check_views(parts.views, head)
     if parts.objective == "held-out" and not hasattr(head, "fit_coef"):
         raise ValueError(f"objective='held-out' fits the head on each half of the samples, "
                          f"but head={type(head).__name__} is not fitted to outputs; use "
                          "head='linear' or objective='auto'.")
     if n_source is None:
         return
-    n_views = 1 if views == "auto" else int(views)
+    n_views = first_views(parts.views)
     if n_classes > n_source:
         raise ValueError(f"y has {n_classes} classes but the oracle answers {n_source}: a "
                          "label map needs at least one source label per target class.")

@@ -117,14 +117,16 @@ def test_the_search_reads_one_view_and_the_head_every_view(digits):
     assert clf.score(X_test, y_test) > 0.3  # chance is 0.1
     # An explicit mapping: the search reads each label as the model's class in its view.
     explicit = np.arange(30).reshape(10, 3) * 6 + 5  # labels 5 to 179 of 2 x 100 columns
-    given = _on_top_five(network, head=LinearHead(views=2), label_map=explicit,
+    given = _on_top_five(network, views=2, label_map=explicit,
                          m=3, max_iter=1, batch_size=16, random_state=0).fit(X, y)
     np.testing.assert_array_equal(given.label_map_, explicit)
     np.testing.assert_array_equal(given.objective_.head.label_map_, explicit % 100)
-    # One view: the search reads the shipped mapping itself.
+    # One view: the search reads a copy of the shipped head, its label map the same.
     one = _on_top_five(network, views=1, max_iter=1,
                        batch_size=16, random_state=0).fit(X, y)
-    assert one.objective_.head is one.head_
+    assert one.objective_.head is not one.head_
+    np.testing.assert_array_equal(one.objective_.head.label_map_, one.label_map_)
+    assert one.objective_.head.coef_.shape == one.head_.coef_.shape == (10, 100)
 
 
 def test_a_fit_under_views_resumes_from_its_checkpoint_as_in_process(digits, tmp_path):

@@ -12,7 +12,10 @@ pass must pay for, and the column layout. The search reads view 0 alone
 (:meth:`Views.program_columns`); the head reads every column it is given.
 """
 
+import copy
+
 import numpy as np
+from sklearn.base import clone
 
 #: Views read under ``views="auto"`` where the model answers only its top classes.
 AUTO_VIEWS_TOP_K = 4
@@ -84,7 +87,20 @@ class Views:
 
     def program_columns(self, scores):
         """View 0's answers (under the learned program) among all views' ``scores``."""
+        if self.n_views == 1:
+            return scores  # every column (also a subset of rows that reads no columns)
         return scores[:, :scores.shape[1] // self.n_views]
+
+    def program_head(self, head, program_scores, y, label_map, n_classes):
+        """The head the search's objective reads view 0 through: a copy of ``head`` under
+        one view; under several, a one-view head of its own, started on view 0's answers
+        ``program_scores`` with ``label_map``, a callable of the model's class count
+        returning the label map (chosen as the head's is)."""
+        if self.n_views == 1:
+            return copy.deepcopy(head)
+        reader = clone(head)
+        reader.start(program_scores, y, label_map(program_scores.shape[1]), n_classes)
+        return reader
 
     def to_pay(self, fixed_known):
         """The views a pass over the training set must send: view 0 alone where the
@@ -95,6 +111,20 @@ class Views:
     def n_sent(self, which):
         """Images sent per sample by a pass over ``which`` views (None: all)."""
         return self.n_views if which is None else len(which)
+
+
+def first_views(views):
+    """The views a first pass reads before ``"auto"`` is decided (one)."""
+    return 1 if views == "auto" else int(views)
+
+
+def check_views(views, head):
+    """Refuse several views for a head that does not read them (before any query)."""
+    if views not in ("auto", 1) and not (head.learned and head.refit_final):
+        raise ValueError(
+            f"views={views} needs a learned head refitted on the final pass (the search "
+            "reads one view; the head reads them all only there): use head='linear' with "
+            "refit_final=True, or views=1.")
 
 
 def resolve_n_views(views, *, top_k, refit_final, can_afford_more):

@@ -95,9 +95,9 @@ class ResumableMixin:
         head.label_map_ = self.label_map_ = np.array(state["label_map"], dtype=np.intp)
         head.n_classes_ = self.classes_.size
         restore_part(head, state, "head", path, self.n_scores_)
-        reader = head if self.n_views_ == 1 else clone_one_view(head)
+        reader = clone_one_view(head)
         reader.n_classes_ = self.classes_.size
-        objective = Objective("fitted", reader, owns_head=self.n_views_ > 1)
+        objective = Objective("fitted", reader)
         restore_part(objective, state, "objective", path, self.n_source_classes_)
         self.head_, self.objective_ = head, objective
         self.n_queries_, self.n_iter_ = int(state["n_queries"]), int(state["n_iter"])

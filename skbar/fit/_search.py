@@ -118,8 +118,9 @@ def run_search(setup, on_step):
 def refit_on_cache(part, cache, views=None):
     """Refit ``part`` (a head, or an objective with ``views``: view 0's columns) on the
     latest answers in ``cache``; needs two classes among them."""
-    scores, labels, idx = cache.known_rows() if views is None or views.n_views == 1 else (
-        views.program_columns(cache.scores), cache.labels, cache.kept)
+    scores, labels, idx = cache.known_rows()
+    if views is not None:
+        scores = views.program_columns(scores)
     if len(labels) and len(set(labels.tolist())) >= 2:
         part.refit(scores, labels, idx)
 

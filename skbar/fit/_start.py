@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..canvas import Views, resolve_n_views
+from ..canvas import Views, first_views, resolve_n_views
 from ..heads import Objective, answers_top_k, choose_label_map, resolve_objective
 from ._cache import AnswerCache
 
@@ -70,7 +70,7 @@ def first_pass(program, w, samples, counter, y, *, views, refit_final, cache=Non
 
     Returns ``(views, cache)``.
     """
-    n_first = 1 if views == "auto" else int(views)
+    n_first = first_views(views)
     cache = pay_first_pass(Views(program, n_first), w, samples, counter, cache, y, chunk=chunk)
     n_views = resolve_n_views(views, top_k=answers_top_k(cache.scores),
                               refit_final=refit_final,
@@ -109,13 +109,10 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     head.start(scores, y, choose_label_map(label_map, scores, y, n_classes, n_scores, m, rng),
                n_classes)
     kind = resolve_objective(objective, head, scores)
-    if views.n_views == 1:
-        return head, Objective(kind, head).start(scores, y)
-    reader = clone_one_view(head)
-    reader.start(program_scores, y, choose_label_map(
+    reader = views.program_head(head, program_scores, y, lambda n_source: choose_label_map(
         label_map if isinstance(label_map, str) else head.label_map_,
         program_scores, y, n_classes, n_source, m, rng), n_classes)
-    return head, Objective(kind, reader, owns_head=True).start(program_scores, y)
+    return head, Objective(kind, reader).start(program_scores, y)
 
 
 def clone_one_view(head):

@@ -56,11 +56,9 @@ class Objective:
     ----------
     kind : {"held-out", "average", "fitted"}
     head : Head
-        The started head it reads one view through: the shipped head itself under one
-        view; under several, a one-view head of its own (``owns_head``), started on view
-        0's answers with a label map of its own.
-    owns_head : bool, default=False
-        Whether ``head`` is the objective's own (saved with it) or the shipped one.
+        The started head of its own it reads view 0 through (saved with it): a copy of
+        the shipped head under one view; under several, a one-view head started on view
+        0's answers with a label map of its own (:meth:`skbar.canvas.Views.program_head`).
 
     Attributes
     ----------
@@ -68,10 +66,9 @@ class Objective:
         The cross-fitted heads of ``"held-out"``, after a refit.
     """
 
-    def __init__(self, kind, head, owns_head=False):
+    def __init__(self, kind, head):
         self.kind = kind
         self.head = head
-        self.owns_head = owns_head
         self.half_heads_ = None
         self._average = None
 
@@ -127,28 +124,25 @@ class Objective:
         return proba
 
     def get_state(self):
-        """The kind and, where the objective reads through a head of its own, that head."""
-        state = {"kind": np.array(self.kind)}
-        if self.owns_head:
-            state["label_map"] = self.head.label_map_
-            state.update({f"head_{k}": v for k, v in self.head.get_state().items()})
+        """The kind, and the head it reads through."""
+        state = {"kind": np.array(self.kind), "label_map": self.head.label_map_}
+        state.update({f"head_{k}": v for k, v in self.head.get_state().items()})
         return state
 
     def set_state(self, state, n_scores):
         """Restore :meth:`get_state`'s dict; until the next refit, ``"held-out"`` reads the
         whole head (the half heads are not saved)."""
         self.kind = read_text(state, "kind", OBJECTIVES)
-        if self.owns_head:
-            label_map = read_field(state, "label_map", kinds="iu", ndim=2)
-            try:
-                label_map = check_label_map(label_map, self.head.n_classes_, n_scores)
-            except ValueError as exc:
-                raise StateError("label_map", str(exc)) from exc
-            self.head.label_map_ = label_map
-            try:
-                self.head.set_state({k[len("head_"):]: v for k, v in state.items()
-                                     if k.startswith("head_")}, n_scores)
-            except StateError as exc:
-                raise StateError(f"head_{exc.field}", exc.problem) from exc
+        label_map = read_field(state, "label_map", kinds="iu", ndim=2)
+        try:
+            label_map = check_label_map(label_map, self.head.n_classes_, n_scores)
+        except ValueError as exc:
+            raise StateError("label_map", str(exc)) from exc
+        self.head.label_map_ = label_map
+        try:
+            self.head.set_state({k[len("head_"):]: v for k, v in state.items()
+                                 if k.startswith("head_")}, n_scores)
+        except StateError as exc:
+            raise StateError(f"head_{exc.field}", exc.problem) from exc
         self.half_heads_ = None
         self._average = None
