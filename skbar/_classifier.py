@@ -128,6 +128,12 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         from by more than one standard error (``"checked"``; a warning,
         :class:`~skbar.ProbeShippedWarning`, says when the start is shipped); or where the
         search ended (``"last"``). The check reads answers the fit has paid for anyway.
+    surrogate : Surrogate or None, default=None
+        A local model searched for free first (:class:`skbar.fit.Surrogate`, e.g.
+        ``Surrogate("efficientnet-lite1")``): the search on the oracle starts from the
+        program the surrogate's search ended at, and the check compares what it ships
+        with the grey frame's probe paid on the oracle. The surrogate's queries are not
+        counted in ``n_queries_`` (``n_surrogate_queries_``).
     loss : {"focal", "ce"} or callable, default="focal"
         Focal loss (gamma 2, the paper's eq. (3)) or cross-entropy on the mapped
         probabilities; or ``loss(proba, y, class_weight=w)``, e.g.
@@ -266,6 +272,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         "objective": [StrOptions({"auto", *OBJECTIVES})],
         "views": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "select": [StrOptions(set(SELECT))],
+        "surrogate": [HasMethods(["search"]), None],
         "loss": [StrOptions(set(LOSSES)), callable],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "gradient": [StrOptions(set(GRADIENTS)),
@@ -287,7 +294,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
 
     def __init__(self, oracle=None, *, sample_shape=None, embed_size=None, rescale=True,
                  program_shape="auto", q=5, m="auto", label_map="frequency", head="linear",
-                 objective="auto", views="auto", select="checked", loss="focal",
+                 objective="auto", views="auto", select="checked", surrogate=None, loss="focal",
                  class_weight=None, gradient="spsa", optimizer="spsa-gc", batch_size=32,
                  max_iter=100, max_queries=None, warm_start=False, callbacks=None, verbose=0,
                  random_state=None, mapping="deprecated", output_mapping="deprecated"):
@@ -303,6 +310,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         self.objective = objective
         self.views = views
         self.select = select
+        self.surrogate = surrogate
         self.loss = loss
         self.class_weight = class_weight
         self.gradient = gradient
@@ -357,7 +365,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
                 for callback in fit.callbacks:
                     callback.on_fit_begin(self)
                 result = self._search(fit)
-                self._finish(fit, moved=result.n_steps > 0)
+                self._finish(fit, moved=result.n_steps > 0 or self._started_elsewhere())
         finally:
             info = {"n_iter": getattr(self, "n_iter_", 0), "n_queries": fit.counter.n_queries,
                     "loss": self.loss_curve_[-1] if getattr(self, "loss_curve_", None)
@@ -405,6 +413,10 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         self.n_source_classes_, self.n_views_ = int(n_source), views.n_views
         self.n_scores_ = int(n_source) * views.n_views
         self.label_map_ = self.head_.label_map_
+        if self.surrogate is not None:
+            # Where a free search on a local model ended: the paid search starts there.
+            w, self.n_surrogate_queries_ = self.surrogate.search(
+                self, fit.X, self.classes_[fit.y], program.canvas_shape)
         self.program_ = w
         self.n_queries_, self.n_iter_, self.loss_curve_ = fit.counter.n_queries, 0, []
         self.optimizer_ = parts.optimizer.start(w, self.q, self.gradient_, fit.rng)
@@ -417,8 +429,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         reserve = reserve_for_final_pass(self.head_, views, cache, len(fit.samples))
         cache.start = None
         self.search_check_ = None
-        if self.select == "checked" and reserve and self.max_iter:
-            cache.start = remember_start(self.head_, cache, self.program_)
+        if self.select == "checked" and reserve and (self.max_iter or self._started_elsewhere()):
+            cache.start = remember_start(self.head_, cache)
         setup = SearchSetup(
             optimizer=self.optimizer_, objective=self.objective_, views=views,
             samples=fit.samples, y=fit.y, loss_fn=fit.loss_fn, counter=fit.counter, cache=cache,
@@ -480,7 +492,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         program = Program(canvas_shape, samples.sample_size, self._program_shape(canvas_shape))
         self.classes_, self.mask_, self.canvas_shape_ = classes, program.mask, canvas_shape
         self.gradient_ = parts.gradient
-        fit = FitContext(parts=parts, samples=samples, program=program, y=y_encoded,
+        fit = FitContext(X=X, parts=parts, samples=samples, program=program, y=y_encoded,
                    counter=QueryCounter(oracle, self.max_queries),
                    rng=check_random_state(self.random_state),
                    loss_fn=make_loss(self, y, classes), callbacks=callbacks,
@@ -664,6 +676,12 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, RenamedMixin, ClassifierMi
         if isinstance(self.program_shape, str):  # "auto"
             return (min(8, canvas_shape[0]), min(8, canvas_shape[1]))
         return self.program_shape
+
+    def _started_elsewhere(self):
+        """Whether the program differs from the one every training answer was paid under
+        (a surrogate's start): the final pass is then needed even without a step."""
+        under = self._cache.complete_under
+        return under is not None and not np.array_equal(under, self.program_)
 
     def _chunk_rows(self):
         """Samples sent per oracle call by a pass over the training set or a prediction."""

@@ -140,6 +140,7 @@ def plain(value):
 class FitContext:
     """What one call of ``fit`` works with, resolved and checked before the first query."""
 
+    X: object
     parts: object
     samples: object
     program: object

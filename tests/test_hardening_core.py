@@ -179,3 +179,28 @@ def test_a_fit_that_ships_its_start_says_so_once_with_both_accuracies(data):
                                                select="last").fit(X, y)
     assert last.search_check_ is None
     np.testing.assert_array_equal(last.program_, last.optimizer_.w_)
+
+
+def test_a_surrogate_s_program_is_where_the_paid_search_starts_and_its_queries_are_free(data):
+    from skbar.fit import Surrogate
+
+    X, y = data
+    local, paid = _oracle(), _oracle()
+    surrogate = Surrogate(local, max_queries=2000)
+    clf = BlackBoxReprogrammingClassifier(paid, surrogate=surrogate, max_iter=0,
+                                          random_state=0).fit(X, y)
+    free = BlackBoxReprogrammingClassifier(_oracle(), max_queries=2000, max_iter=10**9,
+                                           select="last", random_state=0).fit(X, y)
+    # No paid step: the program shipped is the surrogate's, or the probe where that reads
+    # no better on the oracle; either way both passes were paid, and nothing more.
+    assert clf.n_queries_ == paid.n_images == 2 * N
+    assert clf.n_surrogate_queries_ == local.n_images == free.n_queries_ <= 2000
+    np.testing.assert_array_equal(clf.optimizer_.w_, free.optimizer_.w_)
+    assert clf.search_check_ is not None
+    shipped = free.optimizer_.w_ if clf.search_check_["kept"] == "searched" else 0.0
+    np.testing.assert_array_equal(clf.program_, np.zeros_like(clf.program_) + shipped)
+    with pytest.raises(ValueError, match="must take the same canvas"):
+        BlackBoxReprogrammingClassifier(
+            paid, surrogate=Surrogate(RandomNetworkOracle(input_shape=(16, 16, 1)))).fit(X, y)
+    with pytest.raises(ValueError, match="max_queries must be a positive whole number"):
+        Surrogate(max_queries=0)

@@ -15,9 +15,10 @@ from ._finish import Finished, finish, remember_start, reserve_for_final_pass
 from ._search import SearchResult, SearchSetup, refit_on_cache, run_search, stop_reasons
 from ._select import SELECT, compare_with_start, holdout_correct, searched_is_better
 from ._start import PASS_ROWS, Started, answer_chunks, first_pass, start_head
+from ._surrogate import Surrogate
 
 __all__ = ["AnswerCache", "CheckpointError", "Finished", "MAX_REFIT_SAMPLES", "PASS_ROWS",
-           "SELECT", "SearchResult", "SearchSetup", "StartOutputs", "Started", "answer_chunks",
+           "SELECT", "SearchResult", "SearchSetup", "StartOutputs", "Started", "Surrogate", "answer_chunks",
            "check_checkpoint", "check_resume", "compare_with_start", "data_fingerprint",
            "finish", "first_pass", "holdout_correct", "load_checkpoint", "refit_on_cache",
            "remember_start", "reserve_for_final_pass", "run_search", "save_checkpoint",

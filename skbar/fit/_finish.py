@@ -36,13 +36,13 @@ def reserve_for_final_pass(head, views, cache, n):
     return n * views.n_sent(views.to_pay(cache is not None and cache.complete))
 
 
-def remember_start(head, cache, program):
-    """Keep what the check compares against: the start ``program``, the head refitted on
-    its answers, and which samples that head gets right out of fold. Only where one pass
-    covered every sample under ``program`` (a new fit's first pass)."""
-    if (cache is None or cache.complete_under is None
-            or not np.array_equal(cache.complete_under, program)):
+def remember_start(head, cache):
+    """Keep what the check compares against: the program one pass covered every sample
+    under (a new fit's first pass: the grey frame), the head refitted on its answers, and
+    which samples that head gets right out of fold. None where no pass covered them all."""
+    if cache is None or cache.complete_under is None:
         return None
+    program = cache.complete_under
     start_head = copy.deepcopy(head)
     refit_on_cache(start_head, cache)
     scores, labels, _ = cache.known_rows()
