@@ -503,3 +503,25 @@ def test_an_answer_wider_or_narrower_than_the_metadata_is_an_oracle_error(server
     named = oracle_for(server, response=ScoreVectorResponse("probs"))
     np.testing.assert_allclose(named.predict_proba(CANVASES),
                                server.default_scores(CANVASES), rtol=1e-6)
+
+
+def test_ctrl_c_mid_fit_keeps_the_books_with_the_server(server):
+    oracle = oracle_for(server, max_batch_size=4, max_concurrency=2)
+    clf = BlackBoxReprogrammingClassifier(oracle, mapping="random", q=2, batch_size=8,
+                                          max_iter=50, random_state=0)
+    X, y = np.random.default_rng(2).random((16, 16)), np.arange(16) % 2
+    oracle.input_shape
+    server.behaviour = {"mode": "ok", "delay": 0.2}
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            clf.fit(X, y)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    time.sleep(0.6)  # the requests on the wire at Ctrl-C are answered
+    assert clf.stop_reason_ == "interrupted"
+    # Every image the server received is in n_queries_, including those in flight.
+    assert 0 < server.images == clf.n_queries_ == oracle.n_images_sent
