@@ -507,8 +507,8 @@ def test_an_answer_wider_or_narrower_than_the_metadata_is_an_oracle_error(server
 
 def test_ctrl_c_mid_fit_keeps_the_books_with_the_server(server):
     oracle = oracle_for(server, max_batch_size=4, max_concurrency=2)
-    clf = BlackBoxReprogrammingClassifier(oracle, mapping="random", q=2, batch_size=8,
-                                          max_iter=50, random_state=0)
+    clf = BlackBoxReprogrammingClassifier(oracle, q=2, batch_size=8, max_iter=50,
+                                          random_state=0)
     X, y = np.random.default_rng(2).random((16, 16)), np.arange(16) % 2
     oracle.input_shape
     server.behaviour = {"mode": "ok", "delay": 0.2}
