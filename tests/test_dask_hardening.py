@@ -86,12 +86,20 @@ def test_a_worker_dying_after_its_model_got_a_part_is_counted_and_the_budget_hol
 
     # The workers are other processes: they get this module's classes by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        _die_once_and_count(tmp_path)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _die_once_and_count(tmp_path):
     log, flag = tmp_path / "received.txt", tmp_path / "died"
     # Dask's defaults: allowed-failures=3, so the scheduler reruns a lost worker's task.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None, memory_limit="1GiB") as cluster, \
             Client(cluster) as client:
-        assert client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 3
+        allowed = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+        assert allowed == 3
         oracle = DaskOracle(factory=lambda: _DiesOnce(log, flag), client=client,
                             input_shape=(8, 8, 3), n_parts=2)
         counter = QueryCounter(oracle)
@@ -108,7 +116,6 @@ def test_a_worker_dying_after_its_model_got_a_part_is_counted_and_the_budget_hol
         with pytest.raises(BudgetExhausted):
             counter(CANVASES)
         assert _received(log) <= counter.n_queries == 8
-    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 # ----------------------------------------------------------------- row 7

@@ -277,8 +277,8 @@ class HttpOracle:
 
     def __init__(self, url, model_name, *, model_version=None, api_key=None,
                  api_key_env="SKBAR_API_KEY", auth_scheme="Bearer", auth_header="Authorization",
-                 headers=None, params=None, layout="auto", channel_order="RGB", scale=1.0, mean=None,
-                 std=None, output="auto", response=None, max_batch_size=None,
+                 headers=None, params=None, layout="auto", channel_order="RGB", scale=1.0,
+                 mean=None, std=None, output="auto", response=None, max_batch_size=None,
                  max_concurrency=4, rate_limit=None, timeout=30.0, deadline=120.0,
                  max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
                  max_image_size=DEFAULT_MAX_IMAGE_SIZE, max_classes=DEFAULT_MAX_CLASSES,
@@ -637,7 +637,8 @@ class HttpOracle:
                 f"{self.url_public} answered {scores.shape[1]} scores per image (outputs "
                 f"{answered}), but the metadata of model {self.model_name!r} declares "
                 f"{declared} classes (outputs {[o['name'] for o in meta['outputs']]}). Name "
-                "the output holding the scores: response=ScoreVectorResponse(output_name=...)."))
+                "the output holding the scores: "
+                "response=ScoreVectorResponse(output_name=...)."))
         return scores
 
     @property
