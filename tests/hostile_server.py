@@ -3,7 +3,8 @@
 Python's ``http.server``, no dependency: it answers model metadata and inference
 requests as the Open Inference Protocol does, and, when a test says so, echoes the
 caller's key in its error text, drips its answer a byte at a time, floods the client
-with an endless body, or declares a model no client should believe.
+with an endless body, answers slowly, answers outputs the metadata does not list, or
+declares a model no client should believe.
 """
 
 import json
@@ -32,14 +33,20 @@ class HostileServer:
     behaviour : dict
         ``{"mode": ...}`` with mode one of ``"ok"`` (default), ``"echo"`` (HTTP
         ``status`` with ``{"error": prefix + the Authorization header + suffix}``),
-        ``"raw"`` (HTTP 200 with ``body`` as it is), ``"drip_body"`` and
-        ``"drip_headers"`` (one byte every ``interval`` seconds), ``"flood"`` (an
-        endless body, ``declared`` bytes announced when given); ``"scores"``: a
-        function of the batch giving the answer's scores.
+        ``"raw"`` (HTTP ``status``, default 200, with ``body`` as it is and the
+        ``headers`` given), ``"drip_body"`` and ``"drip_headers"`` (one byte every
+        ``interval`` seconds), ``"flood"`` (an endless body, ``declared`` bytes
+        announced when given); ``"scores"``: a function of the batch giving the
+        answer's scores; ``"delay"``: seconds to wait before answering; ``"extra"``:
+        the width of an output ``"extra"`` answered before the scores.
     authorizations : list of str
         The Authorization header of every request.
     images : int
         Images received in inference requests.
+    arrivals : list of float
+        ``time.monotonic()`` when each inference request had been read.
+    paths : list of str
+        The path (and query) of every request.
     """
 
     def __init__(self, key=None, canvas=(8, 8, 3), n_classes=4):
@@ -50,6 +57,8 @@ class HostileServer:
         self.metadata = None
         self.authorizations = []
         self.images = 0
+        self.arrivals = []
+        self.paths = []
         self._httpd = None
 
     @property
@@ -102,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _authorised(self):
+        self.owner.paths.append(self.path)
         auth = self.headers.get("Authorization", "")
         self.owner.authorizations.append(auth)
         if self.owner.key is not None and auth != f"Bearer {self.owner.key}":
@@ -122,15 +132,19 @@ class _Handler(BaseHTTPRequestHandler):
         tensor = request["inputs"][0]
         x = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
         self.owner.images += len(x)
+        self.owner.arrivals.append(time.monotonic())
         behaviour = self.owner.behaviour
         mode = behaviour.get("mode", "ok")
+        time.sleep(behaviour.get("delay", 0))
         if mode == "echo":
             text = behaviour.get("prefix", "") + self.headers.get("Authorization", "") \
                 + behaviour.get("suffix", "")
             self._send_json(behaviour.get("status", 400), {"error": text})
         elif mode == "raw":
             body = behaviour["body"]
-            self.send_response(200)
+            self.send_response(behaviour.get("status", 200))
+            for name, value in behaviour.get("headers", {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -140,9 +154,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._flood(behaviour.get("declared"))
         else:
             scores = behaviour.get("scores", self.owner.default_scores)(x)
-            self._send_json(200, {"model_name": MODEL, "outputs": [
-                {"name": "probs", "datatype": "FP32", "shape": list(scores.shape),
-                 "data": np.asarray(scores, dtype=float).ravel().tolist()}]})
+            outputs = [{"name": "probs", "datatype": "FP32", "shape": list(scores.shape),
+                        "data": np.asarray(scores, dtype=float).ravel().tolist()}]
+            if behaviour.get("extra"):
+                extra = np.ones((len(x), behaviour["extra"]))
+                outputs.insert(0, {"name": "extra", "datatype": "FP32",
+                                   "shape": list(extra.shape), "data": extra.ravel().tolist()})
+            self._send_json(200, {"model_name": MODEL, "outputs": outputs})
 
     def _drip(self, mode, interval, length):
         head = (f"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"

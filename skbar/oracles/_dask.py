@@ -9,10 +9,12 @@ seeded fit gives the same program. Dask is imported only when a batch is sent.
 
 import itertools
 import pickle
+import uuid
 
 import numpy as np
 
 from ._base import OracleError, oracle_input_shape
+from ._http import HttpOracle
 
 #: Replicas built on this process's workers, by (oracle token, worker address).
 _REPLICAS = {}
@@ -31,13 +33,39 @@ def _replica(token, payload):
 
 
 class ReplicaError(Exception):
-    """A worker's replica raised: ``args`` are the worker's address and what it raised."""
+    """A part was not answered: ``args`` are the worker's address, what happened, and
+    whether sending the part to another worker would fail the same way (a refused key)."""
 
 
-def _answer(token, payload, canvases):
+#: Statuses a replica's :class:`OracleError` may carry (``status_code``) that no other
+#: worker would be answered otherwise: the key is missing or wrong.
+_REFUSED = (401, 403)
+
+
+def _claim(name):
+    """Mark the part ``name`` as sent to the model, or raise if it was already.
+
+    Dask's scheduler runs a task again, unseen by the client, when the worker running
+    it (or holding its result) is lost, up to ``allowed-failures`` times. The first run
+    may have reached the model, so a second run must not send the part again unpaid.
+    The mark lives on the scheduler (a :class:`distributed.Event`), which outlives the
+    worker; runs of one task never overlap, so test-then-set is enough.
+    """
+    from distributed import Event, get_worker
+
+    event = Event(name)
+    if event.is_set():
+        raise ReplicaError(get_worker().address,
+                           "the scheduler ran the part again after its worker was lost "
+                           "(the first run may have reached the model); refused", False)
+    event.set()
+
+
+def _answer(token, payload, canvases, claim):
     """The replica's raw scores for one part of a batch (checked by the estimator)."""
     from distributed import get_worker
 
+    _claim(claim)
     try:
         replica = _replica(token, payload)
         fn = replica.predict_proba if hasattr(replica, "predict_proba") else replica
@@ -46,7 +74,9 @@ def _answer(token, payload, canvases):
             return np.asarray(fn(canvases, charge=None))
         return np.asarray(fn(canvases))
     except Exception as exc:
-        raise ReplicaError(get_worker().address, f"{type(exc).__name__}: {exc}") from None
+        refused = getattr(exc, "status_code", None) in _REFUSED
+        raise ReplicaError(get_worker().address, f"{type(exc).__name__}: {exc}",
+                           refused) from None
 
 
 def _describe(token, payload):
@@ -100,9 +130,21 @@ class DaskOracle:
     :class:`~skbar.oracles.QueryCounter` (every fit wraps its oracle in one) counts
     exactly and refuses a batch, or a resend, that would pass ``max_queries``. A replica
     that retries on its own (:class:`~skbar.oracles.HttpOracle`) is not charged for its
-    retries on the worker. Dask's scheduler reruns a task whose worker died on its own,
-    unseen here, up to ``distributed.scheduler.allowed-failures`` times (3 by default):
-    set it to 0 so that every resend goes through ``failover`` and is charged.
+    retries on the worker.
+
+    Dask's scheduler runs a task again on its own, unseen by the client, when the
+    worker running it dies (up to ``distributed.scheduler.allowed-failures`` times).
+    The first run may have reached the model, so each part marks itself on the
+    scheduler before it calls the replica, and a second run of it finds the mark and
+    is refused without calling the replica; the part then goes through ``failover``,
+    charged. The budget holds whatever the cluster's ``allowed-failures``: nothing
+    needs setting on a shared cluster. A part refused by an HTTP replica with 401 or
+    403 (a missing or wrong key) is not sent to another worker: an
+    :class:`~skbar.oracles.OracleError` at once.
+
+    An :class:`~skbar.oracles.HttpOracle` given an ``api_key`` is refused: keys are
+    never pickled, so the workers would have none. Set the key in the workers'
+    environment (``api_key_env``), or pass a ``factory`` that reads it on the worker.
 
     Examples
     --------
@@ -120,6 +162,15 @@ class DaskOracle:
             raise ValueError("Give DaskOracle one of oracle= or factory=.")
         if factory is not None and not callable(factory):
             raise TypeError(f"factory must be callable, got {type(factory).__name__}.")
+        if isinstance(oracle, HttpOracle) and oracle.api_key:
+            # Pickles carry no key: every worker would be refused, every part paid for.
+            raise ValueError(
+                "DaskOracle cannot send HttpOracle's api_key to the workers (a key is never "
+                "pickled). Give each worker the key itself: set the environment variable "
+                f"{oracle.api_key_env or 'SKBAR_API_KEY'} (api_key_env) on the workers and "
+                "pass the HttpOracle without api_key=, or pass factory=, a function that "
+                "builds the HttpOracle on the worker and reads the key there (from the "
+                "worker's environment or a secret file).")
         self.oracle = oracle
         self.factory = factory
         self.client = client
@@ -213,7 +264,7 @@ class DaskOracle:
         BudgetExhausted
             If a resend would pass the budget; nothing more is sent.
         """
-        from distributed import wait
+        from distributed import Event
 
         canvases = np.asarray(canvases)
         client = self._client()
@@ -224,14 +275,29 @@ class DaskOracle:
         if charge is not None:
             charge(len(canvases))
         self.n_images += len(canvases)
+        claims = []
+
+        def submit(part, workers):
+            # retries=0: a part that raised is resent by the loop below, charged; a
+            # part the scheduler reruns on its own is refused by its claim (_claim).
+            claims.append(f"{self._token}-part-{uuid.uuid4().hex}")
+            return client.submit(_answer, self._token, payload, part, claims[-1], pure=False,
+                                 retries=0, **_placement(workers))
+
+        try:
+            return self._send(client, canvases, parts, live, submit, charge)
+        finally:
+            for name in claims:
+                Event(name, client=client).clear()
+
+    def _send(self, client, canvases, parts, live, submit, charge):
         # Part i to worker i, round robin: the scheduler alone may queue several parts on
         # one idle worker, and a latency-bound model gains only if they run side by side.
-        futures = [client.submit(_answer, self._token, payload, part, pure=False,
-                                 **_placement([live[i % len(live)]] if live else None))
+        futures = [submit(part, [live[i % len(live)]] if live else None)
                    for i, part in enumerate(parts)]
         answers = [None] * len(parts)
         for attempt in range(self.failover + 1):
-            wait([future for future in futures if future is not None])
+            _settle(futures)
             failed = []
             for i, future in enumerate(futures):
                 if future is None:
@@ -242,6 +308,14 @@ class DaskOracle:
                     failed.append((i, future))
             if not failed:
                 break
+            refused = [(i, f) for i, f in failed if _failure_is_refusal(f)]
+            if refused:
+                # Another worker's replica holds the same key (or none): it would be
+                # refused the same way, after being paid for.
+                raise OracleError(
+                    f"DaskOracle: {_describe_failure(refused[0][1])}; not sent to another "
+                    "worker. Give every worker the key (the api_key_env variable in the "
+                    "workers' environment, or a factory that reads it on the worker).")
             if attempt == self.failover:
                 i, future = failed[0]
                 raise OracleError(
@@ -257,8 +331,7 @@ class DaskOracle:
                     charge(len(parts[i]))  # a resend is a query: it may reach the model
                 self.n_images += len(parts[i])
                 self.n_failovers += 1
-                futures[i] = client.submit(_answer, self._token, payload, parts[i],
-                                           pure=False, **_placement(others))
+                futures[i] = submit(parts[i], others)
         return np.concatenate(answers, axis=0)
 
     __call__ = predict_proba
@@ -266,6 +339,27 @@ class DaskOracle:
     def __repr__(self):
         what = self.oracle if self.oracle is not None else self.factory
         return f"DaskOracle({what!r})"
+
+
+def _settle(futures):
+    """Wait until every future is done, each through its own client.
+
+    ``distributed.wait`` would go through the default client, which a cluster given as
+    ``client=`` need not be (it fails with "No clients found").
+    """
+    for future in futures:
+        if future is None:
+            continue
+        try:
+            future.exception()
+        except BaseException as err:  # cancelled: done, with nothing to read
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise
+
+
+def _failure_is_refusal(future):
+    exc = _failure(future)
+    return isinstance(exc, ReplicaError) and len(exc.args) > 2 and exc.args[2]
 
 
 def _failure(future):

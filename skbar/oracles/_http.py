@@ -136,7 +136,10 @@ class HttpOracle:
     Parameters
     ----------
     url : str
-        The server's base URL, e.g. ``"https://api.example.com"``.
+        The server's base URL, e.g. ``"https://api.example.com"``. A URL holding
+        credentials (``user:password@host``) or a query string (``?token=...``) is
+        refused: HTTP clients log URLs, so keys go in ``api_key``, and parameters
+        that are not secret in ``params``.
     model_name : str
         The model's name on the server.
     model_version : str, optional
@@ -152,10 +155,15 @@ class HttpOracle:
         (also after unpickling, e.g. in a joblib worker), and cleaned the same way.
     auth_scheme : str or None, default="Bearer"
         The key is sent as ``"{auth_scheme} {key}"``; as the bare key when None.
+        Cleaned like the key: whitespace around it is dropped, and a scheme with a
+        space, control or non-ASCII character inside is refused.
     auth_header : str, default="Authorization"
         The header carrying the key (``"x-api-key"`` for some APIs).
     headers : dict, optional
         Other headers sent with every request. Not secret: keys belong in ``api_key``.
+    params : dict, optional
+        Query parameters sent with every request (``{"api-version": "2"}``). Not
+        secret: HTTP clients log them with the URL.
     layout : {"auto", "NCHW", "NHWC"}, default="auto"
         The model's input layout; ``"auto"`` reads it off the metadata's input shape.
     channel_order : {"RGB", "BGR"}, default="RGB"
@@ -177,14 +185,20 @@ class HttpOracle:
     rate_limit : float, optional
         Most requests started per second, retries included.
     timeout : float, default=30.0
-        Seconds to connect, to send, and to wait for each part of an answer.
+        Seconds of silence allowed: to connect, and between two reads or writes of
+        the socket. It bounds the gap between the server's bytes, not the whole
+        request: a server that sends a byte every few seconds never trips it (that
+        is ``deadline``'s job). A timeout is retried.
     deadline : float, default=120.0
         Seconds one attempt may take in all, from sending to the last byte of the
         answer, however the server spaces its bytes. An answer later than that is
-        an :class:`OracleError`, not retried.
+        an :class:`OracleError`, not retried. Lower it with ``timeout`` to bound how
+        long a slow server can hold a call.
     max_response_bytes : int, default=64 MiB
-        The largest answer accepted. It is read as it streams in and refused (an
-        :class:`OracleError`, not retried) once it passes the cap.
+        The largest answer accepted, counted after its ``Content-Encoding`` is undone,
+        as the bytes are decoded (a few kilobytes of ``gzip, gzip`` cannot inflate
+        to gigabytes first). Refused (an :class:`OracleError`, not retried) once it
+        passes the cap.
     max_image_size : int, default=4096
         The largest canvas height or width believed from the model metadata; a
         larger one is an :class:`OracleError` before any image is made.
@@ -237,7 +251,13 @@ class HttpOracle:
     backoff with jitter. Not retried, an :class:`OracleError` at once: other 4xx
     (naming the status and the server's error text), and answers that are not valid
     v2 JSON or have the wrong shape, since sending the same images again would be
-    paid again and most likely answered the same.
+    paid again and most likely answered the same. An answer with another number of
+    scores per image than the model metadata declares is an :class:`OracleError`.
+
+    Ctrl-C (``KeyboardInterrupt``) stops a call at once: no request starts after it,
+    no failed one is retried. Requests already sent are paid for (the budget was
+    charged before each left) and counted in ``n_images_sent``; their answers are
+    dropped.
 
     The HTTP connection pool opens on first use and is left out of pickles and
     copies, so the oracle clones, pickles and travels to joblib workers. The key
@@ -257,8 +277,8 @@ class HttpOracle:
 
     def __init__(self, url, model_name, *, model_version=None, api_key=None,
                  api_key_env="SKBAR_API_KEY", auth_scheme="Bearer", auth_header="Authorization",
-                 headers=None, layout="auto", channel_order="RGB", scale=1.0, mean=None,
-                 std=None, output="auto", response=None, max_batch_size=None,
+                 headers=None, params=None, layout="auto", channel_order="RGB", scale=1.0,
+                 mean=None, std=None, output="auto", response=None, max_batch_size=None,
                  max_concurrency=4, rate_limit=None, timeout=30.0, deadline=120.0,
                  max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
                  max_image_size=DEFAULT_MAX_IMAGE_SIZE, max_classes=DEFAULT_MAX_CLASSES,
@@ -271,9 +291,12 @@ class HttpOracle:
             api_key = Secret(clean_key(api_key, "api_key"))
         self._api_key = api_key
         self.api_key_env = api_key_env
-        self.auth_scheme = auth_scheme
+        # Cleaned like the key: the scheme travels in the same header, and a "\n" or a
+        # non-ASCII space in it makes the HTTP client print the header, key included.
+        self.auth_scheme = clean_key(auth_scheme, "auth_scheme")
         self.auth_header = auth_header
         self.headers = dict(headers or {})
+        self.params = dict(params or {})
         self.layout = layout
         self.channel_order = channel_order
         self.scale = scale
@@ -304,9 +327,26 @@ class HttpOracle:
         self._validate()
 
     def _validate(self):
-        if urlsplit(self.url).scheme not in ("http", "https"):
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https"):
             raise ValueError(f"url must start with http:// or https://, got "
                              f"{_public_url(self.url)!r}.")
+        # httpx logs every request's full URL at INFO: nothing secret may be in it.
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                f"url {_public_url(self.url)!r} holds credentials (user:password@); HTTP "
+                "clients log URLs. Pass the key as api_key= (or in $SKBAR_API_KEY); for "
+                "HTTP Basic, api_key=base64('user:password') with auth_scheme='Basic'.")
+        if parts.query or parts.fragment:
+            raise ValueError(
+                f"url {_public_url(self.url)!r} holds a query string or fragment "
+                "(not shown); HTTP clients log URLs. Pass a key as api_key= (with "
+                "auth_header= for an API that reads it from another header), and "
+                "parameters that are not secret as params={...}.")
+        if not isinstance(self.auth_header, str) or not self.auth_header or any(
+                not " " < c <= "~" or c in '()<>@,;:\\"/[]?={}' for c in self.auth_header):
+            raise ValueError(f"auth_header must be an HTTP header name, got "
+                             f"{self.auth_header!r}.")
         for name, low in (("max_concurrency", 1), ("max_retries", 0),
                           ("max_response_bytes", 1), ("max_image_size", 1), ("max_classes", 1)):
             value = getattr(self, name)
@@ -411,7 +451,7 @@ class HttpOracle:
             if key:
                 headers[self.auth_header] = f"{self.auth_scheme} {key}" if self.auth_scheme else key
             self._client = make_client(base_url=self.url, headers=headers, verify=self.verify,
-                                       timeout=self.timeout,
+                                       timeout=self.timeout, params=self.params,
                                        max_connections=int(self.max_concurrency))
             self._pid = os.getpid()
         if self._bucket is None:
@@ -428,7 +468,7 @@ class HttpOracle:
         else:
             answer = self._request("GET", self._model_path(), threading.Event())
             if answer.status_code != 200:
-                raise OracleError(self._status_message(answer, "the model metadata"))
+                raise self._status_error(answer, "the model metadata")
             meta = self._read(parse_metadata, answer.content, self.model_name)
             if self.input_name is not None:
                 meta["input_name"] = self.input_name
@@ -540,9 +580,20 @@ class HttpOracle:
     __call__ = predict_proba
 
     def _run_concurrently(self, batches, charge, stop, workers):
-        with ThreadPoolExecutor(workers, thread_name_prefix="skbar-http") as pool:
-            futures = [pool.submit(self._infer_batch, b, charge, stop) for b in batches]
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="skbar-http")
+        futures = [pool.submit(self._infer_batch, b, charge, stop) for b in batches]
+        try:
             _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            # Ctrl-C: no batch starts and no attempt is retried from now on. Leaving
+            # the pool's block would wait for every queued batch to be sent; instead
+            # the queued ones are cancelled and the requests on the wire finish in the
+            # background, bounded by the deadline, counted in n_images_sent (they were
+            # charged before they left), their answers dropped.
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        with pool:
             failed = [f for f in futures if f.done() and f.exception() is not None]
             if failed:
                 # Stop the other batches before they charge or send anything more;
@@ -565,16 +616,29 @@ class HttpOracle:
         answer = self._request("POST", self._model_path() + "/infer", stop,
                                content=body, headers=headers, charge=charge, n_images=n)
         if answer.status_code != 200:
-            raise OracleError(self._status_message(answer, f"a batch of {n} images"))
+            raise self._status_error(answer, f"a batch of {n} images")
+
+        answered = []
 
         def to_scores(content, redact):
             tensors = decode_response(content, answer.headers, n, redact=redact)
+            answered.extend(tensors)
             return meta["response"].to_scores(tensors, meta["adapter"])
 
         scores = np.asarray(self._read(to_scores, answer.content), dtype=np.float64)
         if scores.ndim == 2 and scores.shape[1] > self.max_classes:
             raise OracleError(f"{self.url_public} answered {scores.shape[1]} scores per image; "
                               f"expected at most max_classes={self.max_classes}.")
+        declared = meta["n_classes"]
+        if declared is not None and scores.ndim == 2 and scores.shape[1] != declared:
+            # Most likely another output than the one the metadata describes (a server
+            # answering an extra output first): read as scores, it would be wrong.
+            raise OracleError(self._redact(
+                f"{self.url_public} answered {scores.shape[1]} scores per image (outputs "
+                f"{answered}), but the metadata of model {self.model_name!r} declares "
+                f"{declared} classes (outputs {[o['name'] for o in meta['outputs']]}). Name "
+                "the output holding the scores: "
+                "response=ScoreVectorResponse(output_name=...)."))
         return scores
 
     @property
@@ -643,7 +707,7 @@ class HttpOracle:
         """
         import httpx
 
-        from ._transport import AnswerTooLarge, DeadlineExceeded, send
+        from ._transport import AnswerTooLarge, DeadlineExceeded, UnreadableEncoding, send
 
         where = f"{method} {self.url_public}{path}"
         try:
@@ -679,6 +743,13 @@ class HttpOracle:
             self._count_sent(n_images)
             return None, None, self._redact(
                 f"{self.url_public}{path}: unreadable answer: {type(exc).__name__}: {exc}")
+        except UnreadableEncoding as exc:
+            self._count_sent(n_images)
+            return None, None, self._redact(f"{where}: the answer {exc}; refused, not retried.")
+        except BaseException:
+            # Ctrl-C while the request was on the wire: it may have reached the server.
+            self._count_sent(n_images)
+            raise
         self._count_sent(n_images)
         return answer, None, None
 
@@ -698,7 +769,11 @@ class HttpOracle:
         text = self._redact(text, limit=limit)
         return f"({answer.reason_phrase}): {text}" if text else f"({answer.reason_phrase})"
 
-    def _status_message(self, answer, what):
-        return self._redact(
+    def _status_error(self, answer, what):
+        """The :class:`OracleError` for a refusal; its ``status_code`` says which (a
+        :class:`DaskOracle` sends a part refused 401 or 403 to no other worker)."""
+        error = OracleError(self._redact(
             f"{self.url_public} refused {what} for model {self.model_name!r}: "
-            f"HTTP {answer.status_code} {self._error_text(answer)}")
+            f"HTTP {answer.status_code} {self._error_text(answer)}"))
+        error.status_code = answer.status_code
+        return error

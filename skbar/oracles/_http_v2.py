@@ -273,5 +273,6 @@ def _preview(payload, redact=None, limit=120):
     """The start of ``payload`` for an error message, redacted before it is cut."""
     text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else repr(payload)
     if redact is not None:
-        text = redact(text)
+        # Cut by redact itself, which then searches only the part it keeps.
+        return repr(redact(text, limit=limit))
     return repr(text[:limit] + ("..." if len(text) > limit else ""))

@@ -1,12 +1,12 @@
 """Credentials: kept out of ``repr``, pickles, error messages, logs and tracebacks.
 
 Every text an oracle shows (an exception, a log line, a server's error echoed back)
-goes through :func:`redact` first, and is cut short only after the key has been
-removed, so that no part of the key survives the cut.
+goes through :func:`redact` first, which finds the key in any escaping, and is cut
+short only after the key has been removed, so that no part of the key survives the cut.
 """
 
-import json
-from urllib.parse import quote
+import functools
+import re
 
 _MASK = "***"
 
@@ -82,12 +82,15 @@ def clean_key(value, name):
 
 
 def redact(text, secrets, limit=None):
-    """``text`` with every form of every secret in it replaced by ``***``, then shortened.
+    """``text`` with every spelling of every secret in it replaced by ``***``, then shortened.
 
-    The forms are the secret as it is, and as ``repr``, JSON and URLs escape it (an HTTP
-    client prints an illegal header value escaped; a server echoes JSON). Whitespace
-    runs become one space and, with ``limit``, the text is cut to ``limit`` characters
-    plus ``"..."``: always after the secrets are gone, so a cut never leaves a part.
+    A server or a library may echo a key in another spelling than its own: JSON
+    escapes ``/`` as ``\\/`` (PHP, Java) and ``&`` as ``\\u0026`` (Go), HTML writes
+    ``&amp;``, URLs ``%2F``, ``repr`` doubles backslashes. Each character of the secret
+    is matched in any of these spellings, mixed freely and nested (``&amp;amp;``,
+    ``%252F``), so no spelling of the key survives. Whitespace runs become one space
+    and, with ``limit``, the text is cut to ``limit`` characters plus ``"..."``: always
+    after the secrets are gone, so a cut never leaves a part.
 
     Parameters
     ----------
@@ -100,18 +103,60 @@ def redact(text, secrets, limit=None):
     --------
     >>> redact("key sk-123 leaked", ["sk-123"])
     'key *** leaked'
+    >>> redact('{"error": "sk\\/1\\u0026x"}', ["sk/1&x"])
+    '{"error": "***"}'
     >>> redact("x" * 8 + "sk-123", ["sk-123"], limit=10)
     'xxxxxxxx**...'
     """
     text = str(text)
-    for secret in secrets:
-        if not secret:
-            continue
-        forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], quote(secret, safe="")}
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, _MASK)
+    patterns = [_spellings(secret) for secret in secrets if secret]
     if limit is not None:
         text = " ".join(text.split())
-        if len(text) > limit:
-            text = text[:limit] + "..."
+        # A secret that reaches into the first `limit` characters ends within its longest
+        # spelling after them: what lies further is cut anyway, and need not be searched.
+        longest = max((len(secret) for secret in secrets if secret), default=0)
+        text = text[:limit + _LONGEST_SPELLING * longest + 1]
+    for pattern in sorted(patterns, key=lambda p: len(p.pattern), reverse=True):
+        text = pattern.sub(_MASK, text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
     return text
+
+
+# The longest spelling of one character matched below: ``\\u00XX`` behind a few
+# backslashes, or ``&amp;amp;#x00XX;``.
+_LONGEST_SPELLING = 24
+
+_SHORT_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f"}
+
+_NAMED_ENTITIES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos", "/": "sol"}
+
+
+def _hex(value, width):
+    """A regex for ``value`` in hexadecimal, either case, with up to ``width`` leading zeros."""
+    digits = f"{value:x}"
+    return "0{0,%d}" % max(0, width - len(digits)) + "".join(
+        f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits)
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings(secret):
+    """A compiled regex matching ``secret`` with each character in any spelling."""
+    chars = []
+    for char in secret:
+        code = ord(char)
+        forms = [re.escape(char), r"\\+" + re.escape(char)]  # as is, or backslashed
+        if char in _SHORT_ESCAPES:
+            forms.append(r"\\+" + _SHORT_ESCAPES[char])  # "\n" in repr and JSON
+        forms.append(r"\\+[uU]" + _hex(code, 4))  # JSON, JavaScript
+        if code < 256:
+            forms.append(r"\\+x" + _hex(code, 2))  # Python, C
+        entity = "&(?:amp;)*"  # HTML, escaped once or more
+        forms.append(entity + "#0*" + str(code) + ";?")
+        forms.append(entity + "#[xX]" + _hex(code, 6) + ";?")
+        if char in _NAMED_ENTITIES:
+            forms.append(entity + _NAMED_ENTITIES[char] + ";")
+        if code < 128:
+            forms.append("%(?:25)*" + _hex(code, 2))  # URLs, encoded once or more
+        chars.append("(?:" + "|".join(forms) + ")")
+    return re.compile("".join(chars))
