@@ -124,10 +124,10 @@ def test_an_oracle_that_hides_its_class_count_is_stopped_at_its_first_answer(sav
     assert network.n_images <= PARAMS["batch_size"]  # one minibatch, no raw numpy error
 
 
-def test_a_checkpoint_of_another_output_mapping_or_m_is_refused(saved, data):
+def test_a_checkpoint_of_another_head_or_m_is_refused(saved, data):
     path, _ = saved
-    with pytest.raises(CheckpointError, match="'output_mapping' is 'MultiLabelAverage', but "
-                                              "this estimator's output_mapping is 'LinearHead'"):
+    with pytest.raises(CheckpointError, match="'head' is 'MultiLabelAverage', but "
+                                              "this estimator's head is 'LinearHead'"):
         resume(path, RandomNetworkOracle(), *data, head="linear")
     with pytest.raises(CheckpointError, match="'label_map' has m=2 .* has m=3"):
         resume(path, RandomNetworkOracle(), *data, m=3)

@@ -10,7 +10,7 @@ from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier
 from skbar.fit import AnswerCache, finish, remember_start, searched_is_better
 from skbar.optim import GradientDescent
 from skbar.oracles import FunctionOracle, ProgramOnlyOracle, RandomNetworkOracle, TopKOracle
-from skbar.heads import LinearHead
+from skbar.heads import LinearHead, Objective, resolve_objective
 
 
 class GreyFrameOracle:
@@ -99,7 +99,7 @@ def test_the_check_compares_the_same_samples_on_the_same_folds_and_ships_the_sta
     cache = AnswerCache(y, 6)
     cache.record(np.arange(90), telling)
     cache.complete_under = np.zeros(4)
-    cache.start = remember_start(head, cache, np.zeros(4))
+    cache.start = remember_start(head, cache)
 
     class Views:  # one view: the search's answers are every column
         n_views = 1
@@ -174,19 +174,23 @@ def test_the_search_reads_the_average_on_top_k_answers_and_held_out_heads_otherw
     full = softmax(rng.randn(40, 12), axis=1)
     top3 = full * (full >= np.sort(full, axis=1)[:, [-3]])
     label_map = np.array([[0, 1], [2, 3]])
-    assert LinearHead().start(full, y, label_map, 2).objective_ == "held-out"
+    head = LinearHead().start(full, y, label_map, 2)
+    assert resolve_objective("auto", head, full) == "held-out"
     head = LinearHead().start(top3, y, label_map, 2)
-    assert head.objective_ == "average"
+    assert resolve_objective("auto", head, top3) == "average"
     # The average in the log domain: class c's score is the mean log score of its labels.
-    proba = head.objective_proba(top3, np.arange(40))
+    objective = Objective("average", head).start(top3, y)
+    proba = objective.proba(top3, np.arange(40))
     from skbar.heads import log_scores
 
     logits = log_scores(top3)[:, label_map].mean(axis=2)
     np.testing.assert_allclose(proba, softmax(logits, axis=1), rtol=1e-6)
-    # A checkpoint keeps which objective the search read.
-    restored = LinearHead()
-    restored.set_state(head.get_state())
-    assert restored.objective_ == "average"
+    # A checkpoint keeps which objective the search read, and the head it reads through.
+    restored = Objective("fitted", LinearHead())
+    restored.head.n_classes_ = 2
+    restored.set_state(objective.get_state(), 12)
+    assert restored.kind == "average"
+    np.testing.assert_array_equal(restored.head.coef_, head.coef_)
 
 
 def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
@@ -208,7 +212,7 @@ def test_top_k_oracle_answers_the_k_best_scores_and_the_fit_reads_it_as_top_k():
     y = np.repeat([0, 1], 20)
     clf = BlackBoxReprogrammingClassifier(TopKOracle(full, k=3), m=2, max_iter=2,
                                           random_state=0).fit(X, y)
-    assert clf.head_.objective_ == "average"
+    assert clf.objective_.kind == "average"
     # m="auto" is 3 labels per class on top-k answers (10, or K // n_classes, otherwise).
     big = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=60, random_state=0)
     on_top_k = BlackBoxReprogrammingClassifier(TopKOracle(big, k=5), max_iter=0).fit(X, y)

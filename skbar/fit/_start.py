@@ -98,11 +98,13 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     """Choose the label maps, start the head on every view's answers and the objective on
     view 0's, and return them.
 
-    Under one view the objective reads through the head itself; under several, through
-    a one-view copy of it with a label map of its own, chosen on view 0's answers as the
-    head's is on all of them.
+    Under one view the objective reads through a copy of the head; under several,
+    through a one-view head with a label map of its own, chosen on view 0's answers as
+    the head's is on all of them. Both start on the samples the cache keeps.
     """
-    scores = None if cache is None or not cache.known.any() else cache.scores
+    scores, idx = None, None
+    if cache is not None and cache.known.any():
+        scores, y, idx = cache.scores, cache.labels, cache.kept
     program_scores = None if scores is None else views.program_columns(scores)
     n_scores = n_source * views.n_views
     m = labels_per_class(m, n_source, n_classes, scores)
@@ -112,7 +114,7 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     reader = views.program_head(head, program_scores, y, lambda n_source: choose_label_map(
         label_map if isinstance(label_map, str) else head.label_map_,
         program_scores, y, n_classes, n_source, m, rng), n_classes)
-    return head, Objective(kind, reader).start(program_scores, y)
+    return head, Objective(kind, reader).start(program_scores, y, idx)
 
 
 def clone_one_view(head):

@@ -81,9 +81,10 @@ class Objective:
     def refit_every(self):
         return self.head.refit_every
 
-    def start(self, scores, y):
-        """Begin on the first answers of the program's own view (the head is started)."""
-        self._fit_halves(scores, y, np.arange(len(y)))
+    def start(self, scores, y, idx=None):
+        """Begin on the first answers of the program's own view (the head is started), of
+        training samples ``idx`` (all by default)."""
+        self._fit_halves(scores, y, np.arange(len(y)) if idx is None else idx)
         return self
 
     def refit(self, scores, y, idx):
