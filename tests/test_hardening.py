@@ -414,8 +414,8 @@ TAMPERINGS = {
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(q=st.integers(1, 4), batch_size=st.integers(2, 16), max_iter=st.integers(0, 8),
        max_queries=st.integers(1, 1500), resume_budget=st.integers(1, 1500),
-       label_map=st.sampled_from(["random", "frequency"]),
-       head=st.sampled_from(["average", "iterative", "linear"]),
+       mapping=st.sampled_from(["random", "frequency"]),
+       output_mapping=st.sampled_from(["average", "iterative", "linear"]),
        gradient=st.sampled_from(["random", "spsa"]),
        tampering=st.sampled_from(sorted(TAMPERINGS)), seed=st.integers(0, 2**16))
 def test_images_sent_never_pass_max_queries_even_from_tampered_checkpoints(
