@@ -123,7 +123,8 @@ def parse_task(spec):
         try:
             embed, canvas = (int(v) for v in resolution.split("/"))
         except ValueError:
-            raise SystemExit(f"task {spec!r}: expected name@EMBED/CANVAS, e.g. elpv@64/96") from None
+            raise SystemExit(f"task {spec!r}: expected name@EMBED/CANVAS, "
+                             "e.g. elpv@64/96") from None
         if not 0 < embed <= canvas:
             raise SystemExit(f"task {spec!r}: the sample ({embed} px) must fit in the "
                              f"canvas ({canvas} px)")
@@ -286,8 +287,9 @@ def load_rows(paths):
 
 def report(args):
     """Print one markdown table per task and regime: a row per budget, a column per
-    method, each cell the test accuracy's mean ± sd over seeds (and the seed count
-    where it differs from the row's largest)."""
+    method, each cell the test accuracy's mean ± sd over seeds (the population sd, as
+    benchmarks/query_efficiency.py reports it; and the seed count where it differs from
+    the row's largest)."""
     table = load_rows(args.out)
     order = {m: i for i, m in enumerate(METHODS)}
     methods = sorted({key[2] for key in table}, key=lambda m: order.get(m, len(order)))

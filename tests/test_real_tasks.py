@@ -1,4 +1,4 @@
-"""The real-image loaders (on fake package layouts) and benchmarks/real_tasks.py (on a toy oracle)."""
+"""The real-image loaders, on fake package layouts; benchmarks/real_tasks.py, on a toy oracle."""
 
 import gzip
 import importlib.util
