@@ -198,8 +198,10 @@ def _white_box_scorer(answers, embed):
     return score
 
 
-def run_one(oracle, task, method, seed, budget, params):
-    """One run to ``budget``, scored at every smaller budget; ``oracle`` is the task's."""
+def run_one(oracle, task, method, seed, budget, params, checkpoints=CHECKPOINTS,
+            on_point=None):
+    """One run to ``budget``, scored at each of ``checkpoints`` up to it; ``oracle`` is
+    the task's. ``on_point(point)`` is called as each point is scored."""
     X_train, y_train, X_test, y_test, embed = task
     embed = dict({"embed_size": params["embed_size"]}, **embed)
     n = len(X_train)
@@ -220,7 +222,7 @@ def run_one(oracle, task, method, seed, budget, params):
         reserve = None  # known after the initial fit below
         step_cost = clf.queries_per_step(n)
         score = _score_as_stopped
-    pending = [b for b in CHECKPOINTS if b <= budget]
+    pending = sorted(b for b in checkpoints if b <= budget)
     points = []
     started = time.perf_counter()
 
@@ -231,6 +233,8 @@ def run_one(oracle, task, method, seed, budget, params):
             points.append({"budget": pending.pop(0), "queries": int(spent),
                            "accuracy": float(accuracy), "n_iter": int(estimator.n_iter_),
                            "seconds": round(time.perf_counter() - started, 1)})
+            if on_point is not None:
+                on_point(points[-1])
 
     # Budgets too small for a single step end with the initial mapping alone.
     initial = clone(clf).set_params(max_iter=0).fit(X_train, y_train)
