@@ -192,3 +192,65 @@ def test_each_example_runs_in_one_command(name, extra, capsys, monkeypatch):
     assert _example(name).main(args + extra) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and ("| method |" in out or "| q | m |" in out)
+
+
+# ------------------------------------------------ the one-off experiments of experiments/
+LAB = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+NEEDS_TORCH = {"gradient_quality", "program_families", "surrogate_prior"}
+
+
+def _lab(name, monkeypatch):
+    """``experiments/<name>.py`` imported as ``python experiments/<name>.py`` would: its
+    folder first on ``sys.path``, so that it finds ``_benchmark`` (and through it the
+    benchmark's tasks in ``benchmarks/``) and its sibling scripts."""
+    monkeypatch.syspath_prepend(str(LAB))
+    for module in ("_benchmark", "query_efficiency", "view_search", name):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in LAB.glob("[!_]*.py")))
+def test_every_experiment_imports_from_its_folder(name, monkeypatch):
+    if name in NEEDS_TORCH:
+        pytest.importorskip("torch", reason=f"experiments/{name}.py needs the torch extra")
+    module = _lab(name, monkeypatch)
+    assert "python experiments/" in module.__doc__  # its command, from the repository root
+    assert pathlib.Path(module.__file__).parent == LAB
+    assert callable(getattr(module, "main", None) or getattr(module, "run", None))
+
+
+def test_the_experiments_send_the_views_the_estimator_sends(monkeypatch):
+    """``view_search``'s public-API reading (``reprogram`` under a program set from
+    outside) sends, under its fixed programs, the very canvases that the estimator's
+    four views send: so its figures are about the defaults' views."""
+    from skbar import BlackBoxReprogrammingClassifier
+    from skbar.oracles import FunctionOracle
+    from skbar.output_mapping import LinearHead
+
+    view_search = _lab("view_search", monkeypatch)
+    sent = []
+    network = RandomNetworkOracle(input_shape=(72, 72, 3), n_classes=30, record=False)
+
+    def record(canvases):
+        sent.append(np.array(canvases))
+        return network.predict_proba(canvases)
+
+    oracle = FunctionOracle(record, (72, 72, 3))
+    X, y = np.random.RandomState(0).rand(40, 64), np.arange(40) % 4
+    four = BlackBoxReprogrammingClassifier(
+        oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
+        output_mapping=LinearHead(views=4), random_state=0).fit(X, y)
+    sent.clear()
+    four.predict_proba(X[:5])
+    by_estimator = np.concatenate(sent)
+    assert by_estimator.shape[0] == 4 * 5  # four views, one query each per sample
+
+    one = BlackBoxReprogrammingClassifier(
+        oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
+        output_mapping=LinearHead(views=1), random_state=0).fit(X, y)
+    sent.clear()
+    answers = [view_search.answers_under(one, oracle, X[:5], w)
+               for w in view_search.fixed_programs(one)]
+    np.testing.assert_array_equal(np.concatenate(sent), by_estimator)
+    np.testing.assert_allclose(np.hstack(answers), network.predict_proba(by_estimator)
+                               .reshape(4, 5, -1).transpose(1, 0, 2).reshape(5, -1))
