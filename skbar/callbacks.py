@@ -13,6 +13,7 @@ interrupted or failed).
 """
 
 import os
+import sys
 import tempfile
 
 from ._checkpoint import load_checkpoint, save_checkpoint
@@ -70,10 +71,23 @@ class ProgressBar(Callback):
 
     The bar fills up to ``max_queries``; its postfix shows the queries, the minibatch
     loss and, when a :class:`QueryCost` comes before it, the cost, then whatever else
-    earlier callbacks put in ``info``. tqdm when it is installed (it is a dependency of
-    skbar), a silent stand-in otherwise. ``verbose=1`` adds one at the end of the
+    earlier callbacks put in ``info``. ``verbose=1`` adds one at the end of the
     estimator's callbacks.
+
+    On a terminal (or in a Jupyter notebook) it is a tqdm bar, redrawn in place. Written
+    to a file or a pipe, as in a log or a batch job, it prints a plain line each time
+    another tenth of ``max_queries`` is spent (without a budget: after steps 1, 2, 5,
+    10, 20, 50, ...) and one when the fit ends, so a log gets a dozen lines, not a
+    redraw per step.
+
+    Parameters
+    ----------
+    file : file object, default=None
+        Where to write; ``sys.stderr`` when None.
     """
+
+    def __init__(self, file=None):
+        self.file = file
 
     @staticmethod
     def postfix(info):
@@ -90,18 +104,30 @@ class ProgressBar(Callback):
         return postfix
 
     def on_fit_begin(self, estimator):
+        self._bar = self._line = None
+        self._total = estimator.max_queries
+        file = sys.stderr if self.file is None else self.file
+        if not _interactive(file):
+            # _line: the last step's postfix; _shown: the last mark printed.
+            self._file, self._line, self._shown = file, "", -1
+            return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # progress is a nicety: never fail a fit for it
-            self._bar = None
             return
-        self._bar = tqdm(total=estimator.max_queries, initial=estimator.n_queries_,
-                         desc="queries", unit="img", dynamic_ncols=True)
+        self._bar = tqdm(total=self._total, initial=estimator.n_queries_, desc="queries",
+                         unit="img", dynamic_ncols=True, file=file)
 
     def on_step_end(self, estimator, info):
-        if self._bar is not None:
+        if getattr(self, "_bar", None) is not None:
             self._show(info["n_queries"])
             self._bar.set_postfix(self.postfix(info))
+        elif getattr(self, "_line", None) is not None:
+            self._line = ", ".join(f"{k}={v}" for k, v in self.postfix(info).items())
+            mark = self._mark(info)
+            if mark > self._shown:
+                self._shown = mark
+                self._print(info["n_queries"])
         return False
 
     def on_fit_end(self, estimator, info):
@@ -110,12 +136,43 @@ class ProgressBar(Callback):
             self._show(info["n_queries"])
             self._bar.close()
             self._bar = None
+        elif getattr(self, "_line", None) is not None:
+            # As the bar ends: every query spent, the final pass's included, beside the
+            # last step's postfix.
+            self._print(info["n_queries"])
+            self._line = None
 
     def _show(self, n_queries):
         # Set, not added to: retries charged inside a step count too, and the bar must
         # end on what was spent (tqdm's update() may skip the redraw).
         self._bar.n = n_queries
         self._bar.refresh()
+
+    def _mark(self, info):
+        """Which line a step falls on: tenths of the budget, or 1, 2, 5, 10, ... steps."""
+        if self._total:
+            return min(10, 10 * info["n_queries"] // self._total)
+        n_iter = info.get("n_iter", 0)
+        return n_iter if n_iter in _ROUND_STEPS else self._shown
+
+    def _print(self, spent):
+        line = (f"queries: {100 * spent / self._total:3.0f}% {spent}/{self._total}"
+                if self._total else f"queries: {spent}")
+        print(f"{line} | {self._line}" if self._line else line, file=self._file, flush=True)
+
+
+#: The steps after which a line is printed when the fit has no budget to count tenths of.
+_ROUND_STEPS = frozenset(m * 10**e for e in range(12) for m in (1, 2, 5))
+
+
+def _interactive(file):
+    """Whether ``file`` redraws a bar in place: a terminal, or a notebook's output."""
+    try:
+        if file.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+    return file in (sys.stderr, sys.stdout) and "ipykernel" in sys.modules
 
 
 class QueryCost(Callback):
