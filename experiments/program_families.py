@@ -91,9 +91,6 @@ def main():
 
     # Read through the black-box estimator, its head refitted on the trained program.
     bar.program_ = make_w().detach().numpy().astype(bar.program_.dtype)
-    # TODO(lead, issue 24): a private attribute, so that the refit reads the trained
-    # program and never reverts to the grey frame; use the public ``select="last"`` of
-    # BlackBoxReprogrammingClassifier once it exists, and drop this line.
     bar._start_outputs = None
     bar.refit_output_mapping(X, y)
     n_numbers = sum(p.numel() for p in params)

@@ -126,9 +126,6 @@ def main():
             oracle, gradient=PriorSPSA(prior, args.rest), optimizer=args.optimizer, q=args.q,
             max_iter=10**9, max_queries=args.budget, **params).fit(X_train, y_train)
         searched = copy.copy(clf)  # the searched program, whatever the check kept
-        # TODO(lead, issue 24): ``_start_outputs = None`` is private (the refit then reads
-        # the searched program and never reverts to the start); use the public
-        # ``select="last"`` of BlackBoxReprogrammingClassifier once it exists.
         searched.program_, searched._start_outputs = clf.optimizer_.w_, None
         searched.refit_output_mapping(X_train, y_train)
         print(json.dumps({

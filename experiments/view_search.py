@@ -28,13 +28,17 @@ from skbar._search import searched_is_better
 from skbar.mapping import apply_linear_map, fit_linear_map, frequency_label_map
 from skbar.oracles import TopKOracle
 from skbar.output_mapping import LinearHead
-from skbar.program import Program
 
-N_VIEWS, M, ALPHA, EMBED = 4, 3, 10.0, 64
+N_VIEWS, M, ALPHA = 4, 3, 10.0
+EMBED = 64  # the sample's size on the canvas, as the fits below embed it
 
 
 def fixed_programs(clf):
     """The defaults' fixed views for ``clf``'s program shape (row 0, zeros, is view 0)."""
+    try:
+        from skbar.canvas import Program
+    except ImportError:  # before skbar.program moved to skbar.canvas
+        from skbar.program import Program
     program = Program(clf.canvas_shape_, (EMBED, EMBED), clf.program_.shape[:2])
     return program.view_programs(N_VIEWS)
 
@@ -68,13 +72,13 @@ def cross_validated_right(views, y, n_classes, folds):
 def run(seed, budget, oracle):
     X, y, X_test, y_test, embed = load_task("digits-top5", seed)
     # The estimator embeds the samples and holds the program; no search (max_iter=0).
-    clf = BlackBoxReprogrammingClassifier(oracle, embed_size=EMBED, max_iter=0,
+    clf = BlackBoxReprogrammingClassifier(oracle, embed_size=64, max_iter=0,
                                           output_mapping=LinearHead(views=1),
                                           random_state=seed, **embed).fit(X, y)
     classes, y, y_test = clf.classes_, np.searchsorted(clf.classes_, y), np.searchsorted(clf.classes_, y_test)
 
     def answers(samples, offset):
-        return answers_under(clf, oracle, samples, offset)  # paid for, in the rounds below
+        return answers_under(clf, oracle, samples, offset)
 
     def test_accuracy():
         coef, intercept = head(train, y, classes.size)

@@ -22,8 +22,7 @@ difference: :func:`skbar._search.searched_is_better`).
 import numpy as np
 from _benchmark import load_task
 from sklearn.model_selection import StratifiedKFold
-from view_search import (EMBED, answers_under, cross_validated_right, fixed_programs, head,
-                         run_seeds)
+from view_search import answers_under, cross_validated_right, fixed_programs, head, run_seeds
 
 from skbar import BlackBoxReprogrammingClassifier
 from skbar._search import searched_is_better
@@ -38,7 +37,7 @@ def run(seed, budget, oracle):
     # The first pass of the defaults reads four views, this fit one: the difference
     # comes off its budget, so that its search takes about the defaults' steps.
     clf = BlackBoxReprogrammingClassifier(
-        oracle, embed_size=EMBED, max_iter=10**9, max_queries=budget - (N_VIEWS - 1) * len(X),
+        oracle, embed_size=64, max_iter=10**9, max_queries=budget - (N_VIEWS - 1) * len(X),
         output_mapping=LinearHead(views=1), random_state=seed, **embed).fit(X, y)
     classes = clf.classes_
     y, y_test = np.searchsorted(classes, y), np.searchsorted(classes, y_test)

@@ -74,11 +74,11 @@ class ProgressBar(Callback):
     earlier callbacks put in ``info``. ``verbose=1`` adds one at the end of the
     estimator's callbacks.
 
-    On a terminal (or in a Jupyter notebook) it is a tqdm bar, redrawn in place. Written
-    to a file or a pipe, as in a log or a batch job, it prints a plain line each time
-    another tenth of ``max_queries`` is spent (without a budget: after steps 1, 2, 5,
-    10, 20, 50, ...) and one when the fit ends, so a log gets a dozen lines, not a
-    redraw per step.
+    On a terminal (or in a Jupyter notebook) it is a tqdm bar, redrawn in place (tqdm is
+    a dependency of skbar; without it, nothing is shown). Written to a file or a pipe, as
+    in a log or a batch job, it prints a plain line each time another tenth of
+    ``max_queries`` is spent (without a budget: after steps 1, 2, 5, 10, 20, 50, ...)
+    and one when the fit ends, so a log gets a dozen lines, not a redraw per step.
 
     Parameters
     ----------
@@ -104,30 +104,22 @@ class ProgressBar(Callback):
         return postfix
 
     def on_fit_begin(self, estimator):
-        self._bar = self._line = None
-        self._total = estimator.max_queries
         file = sys.stderr if self.file is None else self.file
         if not _interactive(file):
-            # _line: the last step's postfix; _shown: the last mark printed.
-            self._file, self._line, self._shown = file, "", -1
+            self._bar = _LineProgress(estimator.max_queries, estimator.n_queries_, file)
             return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # progress is a nicety: never fail a fit for it
+            self._bar = None
             return
-        self._bar = tqdm(total=self._total, initial=estimator.n_queries_, desc="queries",
-                         unit="img", dynamic_ncols=True, file=file)
+        self._bar = tqdm(total=estimator.max_queries, initial=estimator.n_queries_,
+                         desc="queries", unit="img", dynamic_ncols=True, file=file)
 
     def on_step_end(self, estimator, info):
-        if getattr(self, "_bar", None) is not None:
+        if self._bar is not None:
             self._show(info["n_queries"])
             self._bar.set_postfix(self.postfix(info))
-        elif getattr(self, "_line", None) is not None:
-            self._line = ", ".join(f"{k}={v}" for k, v in self.postfix(info).items())
-            mark = self._mark(info)
-            if mark > self._shown:
-                self._shown = mark
-                self._print(info["n_queries"])
         return False
 
     def on_fit_end(self, estimator, info):
@@ -136,33 +128,12 @@ class ProgressBar(Callback):
             self._show(info["n_queries"])
             self._bar.close()
             self._bar = None
-        elif getattr(self, "_line", None) is not None:
-            # As the bar ends: every query spent, the final pass's included, beside the
-            # last step's postfix.
-            self._print(info["n_queries"])
-            self._line = None
 
     def _show(self, n_queries):
         # Set, not added to: retries charged inside a step count too, and the bar must
         # end on what was spent (tqdm's update() may skip the redraw).
         self._bar.n = n_queries
         self._bar.refresh()
-
-    def _mark(self, info):
-        """Which line a step falls on: tenths of the budget, or 1, 2, 5, 10, ... steps."""
-        if self._total:
-            return min(10, 10 * info["n_queries"] // self._total)
-        n_iter = info.get("n_iter", 0)
-        return n_iter if n_iter in _ROUND_STEPS else self._shown
-
-    def _print(self, spent):
-        line = (f"queries: {100 * spent / self._total:3.0f}% {spent}/{self._total}"
-                if self._total else f"queries: {spent}")
-        print(f"{line} | {self._line}" if self._line else line, file=self._file, flush=True)
-
-
-#: The steps after which a line is printed when the fit has no budget to count tenths of.
-_ROUND_STEPS = frozenset(m * 10**e for e in range(12) for m in (1, 2, 5))
 
 
 def _interactive(file):
@@ -173,6 +144,47 @@ def _interactive(file):
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
     return file in (sys.stderr, sys.stdout) and "ipykernel" in sys.modules
+
+
+class _LineProgress:
+    """The part of tqdm's interface that :class:`ProgressBar` uses, printed as plain lines.
+
+    A line each time ``n`` crosses another tenth of ``total`` (or, with no total, after
+    the 1st, 2nd, 5th, 10th, 20th, ... postfix, one a step), and one on ``close``: what
+    a log or a pipe should get instead of a carriage return a step.
+    """
+
+    #: Step counts after which a line is printed when there is no total.
+    ROUND_STEPS = frozenset(m * 10**e for e in range(12) for m in (1, 2, 5))
+
+    def __init__(self, total, initial, file):
+        self.total, self.n, self.file = total, initial, file
+        self._postfix, self._steps, self._mark, self._last = "", 0, -1, None
+
+    def refresh(self):
+        """Nothing: a line is printed when a step's postfix arrives, and on close."""
+
+    def set_postfix(self, postfix):
+        self._postfix = ", ".join(f"{k}={v}" for k, v in postfix.items())
+        self._steps += 1
+        if self.total:
+            mark = min(10, 10 * self.n // self.total)
+        else:
+            mark = self._steps if self._steps in self.ROUND_STEPS else self._mark
+        if mark > self._mark:
+            self._mark = mark
+            self._print()
+
+    def close(self):
+        self._print(again=False)
+
+    def _print(self, again=True):
+        line = (f"queries: {100 * self.n / self.total:3.0f}% {self.n}/{self.total}"
+                if self.total else f"queries: {self.n}")
+        line = f"{line} | {self._postfix}" if self._postfix else line
+        if again or line != self._last:
+            print(line, file=self.file, flush=True)
+            self._last = line
 
 
 class QueryCost(Callback):
