@@ -35,12 +35,13 @@ EMBED = 64  # the sample's size on the canvas, as the fits below embed it
 
 def fixed_programs(clf):
     """The defaults' fixed views for ``clf``'s program shape (row 0, zeros, is view 0)."""
-    try:
-        from skbar.canvas import Program
-    except ImportError:  # before skbar.program moved to skbar.canvas
+    shape = (clf.canvas_shape_, (EMBED, EMBED), clf.program_.shape[:2])
+    try:  # skbar 0.2: the views own their fixed programs
+        from skbar.canvas import Program, Views
+    except ImportError:  # skbar 0.1: the program drew them
         from skbar.program import Program
-    program = Program(clf.canvas_shape_, (EMBED, EMBED), clf.program_.shape[:2])
-    return program.view_programs(N_VIEWS)
+        return Program(*shape).view_programs(N_VIEWS)
+    return Views(Program(*shape), N_VIEWS).fixed_programs()
 
 
 def answers_under(clf, oracle, X, w):
