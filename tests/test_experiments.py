@@ -203,10 +203,12 @@ NEEDS_TORCH = {"gradient_quality", "program_families", "surrogate_prior"}
 def _lab(name, monkeypatch):
     """``experiments/<name>.py`` imported as ``python experiments/<name>.py`` would: its
     folder first on ``sys.path``, so that it finds ``_benchmark`` (and through it the
-    benchmark's tasks in ``benchmarks/``) and its sibling scripts."""
-    monkeypatch.syspath_prepend(str(LAB))
-    for module in ("_benchmark", "query_efficiency", "view_search", name):
-        monkeypatch.delitem(sys.modules, module, raising=False)
+    benchmark's tasks in ``benchmarks/``) and its sibling scripts. ``sys.path`` and the
+    scripts' modules are put back as they were when the test ends."""
+    monkeypatch.setattr(sys, "path", [str(LAB)] + sys.path)
+    for module in {"_benchmark", "query_efficiency", "view_search", name}:
+        monkeypatch.setitem(sys.modules, module, None)  # restored (or removed) afterwards
+        del sys.modules[module]
     return importlib.import_module(name)
 
 
