@@ -280,7 +280,8 @@ def cross_validate_methods(methods, X, y, cv=None, n_jobs=None, return_estimator
     return_estimator : bool, default=False
         Keep each fold's fitted estimator in ``results``.
     verbose : int, default=0
-        Passed to ``cross_validate``; 1 also prints each method's row when it is done.
+        Passed to ``cross_validate`` (less one); 1 also prints a line of progress as each
+        method is done (not its row: the table is :meth:`CVReport.to_markdown`).
     report : CVReport, optional
         Append to this report instead of a new one.
 
@@ -306,9 +307,9 @@ def cross_validate_methods(methods, X, y, cv=None, n_jobs=None, return_estimator
         report.rows.append(row)
         report.results[name] = result
         if verbose:
-            # The header with the first row, then one line per method as each finishes.
-            lines = format_table([row], _CV_COLUMNS).splitlines()
-            print("\n".join(lines if len(report.rows) == 1 else lines[-1:]), flush=True)
+            # Progress only: the table is the caller's to print, once, at the end.
+            print(f"done: {name}, accuracy {row['accuracy_mean']:.3f}, "
+                  f"{row['queries_mean']:,.0f} queries a fold, {wall:.0f} s", flush=True)
     return report
 
 

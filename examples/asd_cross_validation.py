@@ -8,11 +8,12 @@ about autism.
     nice -n 10 python examples/asd_cross_validation.py --max-queries 2000 --ar-steps 20
     python examples/asd_cross_validation.py --model toy --n-asd 60 --n-control 60  # seconds
 
-Rows: BAR (frequency mapping, focal loss), BAR with the learned linear output mapping,
-skbar's defaults,
-the linear probe on the black-box outputs, logistic regression and a small MLP trained
-on the matrix alone, and, where torch and efficientnet-lite-pytorch import, white-box
-adversarial reprogramming (AR, true gradients of the same model) and fine-tuning.
+Rows (``--methods``; by default all but ``bar-iterative`` and ``finetune``): skbar's
+defaults, BAR (frequency mapping, focal loss), BAR with the learned linear output
+mapping, the linear probe on the black-box outputs, logistic regression and a small MLP
+trained on the matrix alone, and, where torch and efficientnet-lite-pytorch import,
+white-box adversarial reprogramming (AR, true gradients of the same model) and
+fine-tuning. The table is printed once, when every row is done.
 """
 
 import sys
@@ -95,7 +96,7 @@ def build_methods(args, oracle):
 
 def main(argv=None):
     parser = experiment_parser(__doc__.splitlines()[0])
-    parser.add_argument("--methods", default="bar,bar-linear,probe,logistic,mlp,ar",
+    parser.add_argument("--methods", default="skbar,bar,bar-linear,probe,logistic,mlp,ar",
                         help=f"comma-separated rows, of {','.join(METHODS)}")
     parser.add_argument("--ar-steps", type=int, default=20,
                         help="white-box AR: Adam steps (each a minibatch forward and backward)")

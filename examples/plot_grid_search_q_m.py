@@ -31,11 +31,12 @@ def queries(estimator, X, y):
     return estimator.n_queries_
 
 
+# Fitted in the statement that builds it: a block ending in ``search.fit(X, y)`` would
+# show the search's repr, and with it the oracle's path in this machine's model cache.
 search = GridSearchCV(
     clf, {"q": [2, 5], "m": [1, 3]},
     scoring={"accuracy": "accuracy", "queries": queries}, refit="accuracy",
-    cv=StratifiedKFold(3, shuffle=True, random_state=0))
-search.fit(X, y)
+    cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
 
 # %%
 # The table of the grid, and the best point.

@@ -15,6 +15,7 @@ interrupted or failed), and :meth:`~Callback.initial_state` (what a fit resumes 
 
 import numbers
 import os
+import sys
 import tempfile
 
 from .fit._checkpoint import load_checkpoint, save_checkpoint
@@ -74,10 +75,23 @@ class ProgressBar(Callback):
 
     The bar fills up to ``max_queries``; its postfix shows the queries, the minibatch
     loss and, when a :class:`QueryCost` comes before it, the cost, then whatever else
-    earlier callbacks put in ``info``. tqdm when it is installed (it is a dependency of
-    skbar), a silent stand-in otherwise. ``verbose=1`` adds one at the end of the
+    earlier callbacks put in ``info``. ``verbose=1`` adds one at the end of the
     estimator's callbacks.
+
+    On a terminal (or in a Jupyter notebook) it is a tqdm bar, redrawn in place (tqdm is
+    a dependency of skbar; without it, nothing is shown). Written to a file or a pipe, as
+    in a log or a batch job, it prints a plain line each time another tenth of
+    ``max_queries`` is spent (without a budget: after steps 1, 2, 5, 10, 20, 50, ...)
+    and one when the fit ends, so a log gets a dozen lines, not a redraw per step.
+
+    Parameters
+    ----------
+    file : file object, default=None
+        Where to write; ``sys.stderr`` when None.
     """
+
+    def __init__(self, file=None):
+        self.file = file
 
     @staticmethod
     def postfix(info):
@@ -94,13 +108,17 @@ class ProgressBar(Callback):
         return postfix
 
     def on_fit_begin(self, estimator):
+        file = sys.stderr if self.file is None else self.file
+        if not _interactive(file):
+            self._bar = _LineProgress(estimator.max_queries, estimator.n_queries_, file)
+            return
         try:
             from tqdm.auto import tqdm
         except ImportError:  # progress is a nicety: never fail a fit for it
             self._bar = None
             return
         self._bar = tqdm(total=estimator.max_queries, initial=estimator.n_queries_,
-                         desc="queries", unit="img", dynamic_ncols=True)
+                         desc="queries", unit="img", dynamic_ncols=True, file=file)
 
     def on_step_end(self, estimator, info):
         if self._bar is not None:
@@ -122,6 +140,57 @@ class ProgressBar(Callback):
         # end on what was spent (tqdm's update() may skip the redraw).
         self._bar.n = n_queries
         self._bar.refresh()
+
+
+def _interactive(file):
+    """Whether ``file`` redraws a bar in place: a terminal, or a notebook's output."""
+    try:
+        if file.isatty():
+            return True
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+    return file in (sys.stderr, sys.stdout) and "ipykernel" in sys.modules
+
+
+class _LineProgress:
+    """The part of tqdm's interface that :class:`ProgressBar` uses, printed as plain lines.
+
+    A line each time ``n`` crosses another tenth of ``total`` (or, with no total, after
+    the 1st, 2nd, 5th, 10th, 20th, ... postfix, one a step), and one on ``close``: what
+    a log or a pipe should get instead of a carriage return a step.
+    """
+
+    #: Step counts after which a line is printed when there is no total.
+    ROUND_STEPS = frozenset(m * 10**e for e in range(12) for m in (1, 2, 5))
+
+    def __init__(self, total, initial, file):
+        self.total, self.n, self.file = total, initial, file
+        self._postfix, self._steps, self._mark, self._last = "", 0, -1, None
+
+    def refresh(self):
+        """Nothing: a line is printed when a step's postfix arrives, and on close."""
+
+    def set_postfix(self, postfix):
+        self._postfix = ", ".join(f"{k}={v}" for k, v in postfix.items())
+        self._steps += 1
+        if self.total:
+            mark = min(10, 10 * self.n // self.total)
+        else:
+            mark = self._steps if self._steps in self.ROUND_STEPS else self._mark
+        if mark > self._mark:
+            self._mark = mark
+            self._print()
+
+    def close(self):
+        self._print(again=False)
+
+    def _print(self, again=True):
+        line = (f"queries: {100 * self.n / self.total:3.0f}% {self.n}/{self.total}"
+                if self.total else f"queries: {self.n}")
+        line = f"{line} | {self._postfix}" if self._postfix else line
+        if again or line != self._last:
+            print(line, file=self.file, flush=True)
+            self._last = line
 
 
 class QueryCost(Callback):

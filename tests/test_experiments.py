@@ -6,6 +6,7 @@ part of the package, so they are imported here by path.
 
 import importlib.util
 import pathlib
+import re
 import sys
 
 import joblib
@@ -192,3 +193,118 @@ def test_each_example_runs_in_one_command(name, extra, capsys, monkeypatch):
     assert _example(name).main(args + extra) == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and ("| method |" in out or "| q | m |" in out)
+
+
+# ------------------------------------------------ the one-off experiments of experiments/
+LAB = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+NEEDS_TORCH = {"gradient_quality", "program_families", "surrogate_prior"}
+
+
+def _lab(name, monkeypatch):
+    """``experiments/<name>.py`` imported as ``python experiments/<name>.py`` would: its
+    folder first on ``sys.path``, so that it finds ``_benchmark`` (and through it the
+    benchmark's tasks in ``benchmarks/``) and its sibling scripts. ``sys.path`` and the
+    scripts' modules are put back as they were when the test ends."""
+    monkeypatch.setattr(sys, "path", [str(LAB)] + sys.path)
+    for module in {"_benchmark", "query_efficiency", "view_search", name}:
+        monkeypatch.setitem(sys.modules, module, None)  # restored (or removed) afterwards
+        del sys.modules[module]
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in LAB.glob("[!_]*.py")))
+def test_every_experiment_imports_from_its_folder(name, monkeypatch):
+    if name in NEEDS_TORCH:
+        pytest.importorskip("torch", reason=f"experiments/{name}.py needs the torch extra")
+    module = _lab(name, monkeypatch)
+    assert "python experiments/" in module.__doc__  # its command, from the repository root
+    assert pathlib.Path(module.__file__).parent == LAB
+    assert callable(getattr(module, "main", None) or getattr(module, "run", None))
+
+
+def test_the_experiments_send_the_views_the_estimator_sends(monkeypatch):
+    """``view_search``'s public-API reading (``reprogram`` under a program set from
+    outside) sends, under its fixed programs, the very canvases that the estimator's
+    four views send: so its figures are about the defaults' views."""
+    from skbar import BlackBoxReprogrammingClassifier
+    from skbar.oracles import FunctionOracle
+    from skbar.output_mapping import LinearHead
+
+    view_search = _lab("view_search", monkeypatch)
+    sent = []
+    network = RandomNetworkOracle(input_shape=(72, 72, 3), n_classes=30, record=False)
+
+    def record(canvases):
+        sent.append(np.array(canvases))
+        return network.predict_proba(canvases)
+
+    oracle = FunctionOracle(record, (72, 72, 3))
+    X, y = np.random.RandomState(0).rand(40, 64), np.arange(40) % 4
+    four = BlackBoxReprogrammingClassifier(
+        oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
+        output_mapping=LinearHead(views=4), random_state=0).fit(X, y)
+    sent.clear()
+    four.predict_proba(X[:5])
+    by_estimator = np.concatenate(sent)
+    assert by_estimator.shape[0] == 4 * 5  # four views, one query each per sample
+
+    one = BlackBoxReprogrammingClassifier(
+        oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
+        output_mapping=LinearHead(views=1), random_state=0).fit(X, y)
+    sent.clear()
+    answers = [view_search.answers_under(one, oracle, X[:5], w)
+               for w in view_search.fixed_programs(one)]
+    np.testing.assert_array_equal(np.concatenate(sent), by_estimator)
+    np.testing.assert_allclose(np.hstack(answers), network.predict_proba(by_estimator)
+                               .reshape(4, 5, -1).transpose(1, 0, 2).reshape(5, -1))
+
+
+# ------------------------------------------------ the gallery (examples/plot_*.py)
+def _gallery_blocks():
+    """``(file, block)`` for each code block of the gallery's examples (``# %%`` cells)."""
+    import ast
+
+    for path in sorted(EXAMPLES.glob("plot_*.py")):
+        cell = []
+        for line in path.read_text(encoding="utf-8").splitlines() + ["# %%"]:
+            if line.startswith("# %%"):
+                body = [node for node in ast.parse("\n".join(cell)).body
+                        if not isinstance(node, ast.Expr) or not isinstance(
+                            node.value, ast.Constant)]  # docstrings render as text
+                if body:
+                    yield path.name, body
+                cell = []
+            else:
+                cell.append(line)
+
+
+def test_no_gallery_block_ends_on_an_estimator_whose_repr_would_be_rendered():
+    """sphinx-gallery renders the repr of a block's last expression; an estimator's shows
+    its oracle, whose repr holds the path of the build machine's model cache."""
+    import ast
+
+    blocks = list(_gallery_blocks())
+    assert len({name for name, _ in blocks}) >= 5
+    for name, body in blocks:
+        last = body[-1]
+        if isinstance(last, ast.Expr):
+            value = last.value
+            shows_estimator = isinstance(value, ast.Name) or (
+                isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+                and value.func.attr in ("fit", "set_params", "partial_fit"))
+            assert not shows_estimator, f"{name}, line {last.lineno}: {ast.unparse(last)}"
+
+
+def test_the_cross_validation_example_prints_one_table_with_skbars_defaults(capsys,
+                                                                            monkeypatch):
+    monkeypatch.setitem(sys.modules, "_asd_experiments", experiments)
+    args = ["--model", "toy", "--n-asd", "15", "--n-control", "15", "--n-regions", "16",
+            "--embed-size", "16", "--folds", "3", "--n-jobs", "1", "--batch-size", "4",
+            "--max-queries", "200"]
+    assert _example("asd_cross_validation").main(args) == 0  # the default --methods
+    out = capsys.readouterr().out
+    assert out.count("| method |") == 1, out  # one table, printed when every row is done
+    rows = re.findall(r"^\| (.+?) \| ([01]\.\d{3}) ±", out, re.M)
+    assert [name for name, _ in rows][:1] == ["skbar defaults (learned head, SPSA-GC)"]
+    assert len(rows) == 6  # skbar, bar, bar-linear, probe, logistic, mlp (ar needs torch)
+    assert out.count("done: ") == 6

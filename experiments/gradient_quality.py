@@ -22,13 +22,13 @@ Two figures, at the grey frame (``W = 0``), for an 8x8 and a 32x32 program:
    with the left-out scores at the lowest score given (no jump when a label enters or
    leaves the top five).
 
-    python benchmarks/gradient_quality.py
+    python experiments/gradient_quality.py
 """
 
 import argparse
 
 import numpy as np
-from query_efficiency import load_task
+from _benchmark import load_task
 
 from skbar import zoo
 from skbar.baselines import (WhiteBoxReprogrammingClassifier, _import_torch, _pretrained,

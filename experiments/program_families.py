@@ -13,7 +13,7 @@ with few numbers. ``FAMILY`` is one of:
 - ``lowrank:S:r``: ``W[:, :, c] = U_c V_c^T`` of rank ``r`` per channel, ``2 S r 3`` numbers;
 - ``grey:S``: one SxS ``W`` shared by the three channels.
 
-    python benchmarks/program_families.py 0 lowrank:32:4 150 0.05
+    python experiments/program_families.py 0 lowrank:32:4 150 0.05
 
 Prints one line: the family, its numbers, the test accuracy and the probe's.
 """
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from query_efficiency import load_task
+from _benchmark import load_task
 
 from skbar import zoo
 from skbar.baselines import WhiteBoxReprogrammingClassifier, _pretrained, _to_model_input

@@ -16,13 +16,13 @@ on the training answers, and by the fit's check against the grey frame (5-fold
 cross-validated accuracy on the training answers, one standard error of the paired
 difference: :func:`skbar.fit.searched_is_better`).
 
-    python benchmarks/views_without_check.py --seeds 0,1,2,3,4
+    python experiments/views_without_check.py --seeds 0,1,2,3,4
 """
 
 import numpy as np
-from query_efficiency import load_task
+from _benchmark import load_task
 from sklearn.model_selection import StratifiedKFold
-from view_search import cross_validated_right, head, run_seeds
+from view_search import answers_under, cross_validated_right, fixed_programs, head, run_seeds
 
 from skbar import BlackBoxReprogrammingClassifier
 from skbar.fit import searched_is_better
@@ -41,21 +41,17 @@ def run(seed, budget, oracle):
         head=LinearHead(views=1), random_state=seed, **embed).fit(X, y)
     classes = clf.classes_
     y, y_test = np.searchsorted(classes, y), np.searchsorted(classes, y_test)
-    train_samples, program = clf._prepare(X)
-    test_samples, _ = clf._prepare(X_test)
-    fixed = program.view_programs(N_VIEWS)
-    searched = clf.optimizer_.w_.reshape(program.w_shape)
+    fixed = fixed_programs(clf)
+    searched = clf.optimizer_.w_.reshape(clf.program_.shape)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
 
     def answers(samples, programs):
-        frames = [program.frame(w) for w in programs]
-        return [np.concatenate([program.answers(oracle.predict_proba, frame, chunk)
-                                for _, chunk in samples.chunks(256)]) for frame in frames]
+        return [answers_under(clf, oracle, samples, w) for w in programs]
 
     def read(programs):
         """Test accuracy of the head on these views, and which training samples the
         check's cross-validated head gets right."""
-        train, test = answers(train_samples, programs), answers(test_samples, programs)
+        train, test = answers(X, programs), answers(X_test, programs)
         coef, intercept = head(train, y, classes.size)
         accuracy = np.mean(apply_linear_map(np.hstack(test), coef, intercept).argmax(1) == y_test)
         return accuracy, cross_validated_right(train, y, classes.size, folds)

@@ -11,7 +11,7 @@ difference (:func:`skbar.fit.searched_is_better`, the fit's own check). The head
 skbar's ridge head pulled towards the frequency mapping (``m = 3``), as the defaults'.
 A prediction still costs four queries.
 
-    python benchmarks/view_search.py --seeds 0,1,2,3 --budget 50000
+    python experiments/view_search.py --seeds 0,1,2,3 --budget 50000
 
 Prints, per seed, the test accuracy at the start (the four-view probe), near 20,000
 queries and at the budget, with the cross-validated accuracy and the rounds kept.
@@ -20,7 +20,7 @@ queries and at the budget, with the cross-validated accuracy and the rounds kept
 import argparse
 
 import numpy as np
-from query_efficiency import load_task
+from _benchmark import load_task
 from sklearn.model_selection import StratifiedKFold
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
@@ -30,6 +30,28 @@ from skbar.oracles import TopKOracle
 from skbar.heads import LinearHead
 
 N_VIEWS, M, ALPHA = 4, 3, 10.0
+EMBED = 64  # the sample's size on the canvas, as the fits below embed it
+
+
+def fixed_programs(clf):
+    """The defaults' fixed views for ``clf``'s program shape (row 0, zeros, is view 0)."""
+    shape = (clf.canvas_shape_, (EMBED, EMBED), clf.program_.shape[:2])
+    try:  # skbar 0.2: the views own their fixed programs
+        from skbar.canvas import Program, Views
+    except ImportError:  # skbar 0.1: the program drew them
+        from skbar.program import Program
+        return Program(*shape).view_programs(N_VIEWS)
+    return Views(Program(*shape), N_VIEWS).fixed_programs()
+
+
+def answers_under(clf, oracle, X, w):
+    """The oracle's answers for ``X`` framed by the program ``w``, through the fitted
+    estimator's own embedding (:meth:`~skbar.BlackBoxReprogrammingClassifier.reprogram`);
+    ``clf.program_`` is left at ``w``."""
+    clf.program_ = np.asarray(w, dtype=clf.program_.dtype).reshape(clf.program_.shape)
+    canvases = clf.reprogram(X)
+    return np.concatenate([oracle.predict_proba(canvases[i:i + 256])
+                           for i in range(0, len(canvases), 256)])
 
 
 def head(train_views, y, n_classes):
@@ -55,21 +77,17 @@ def run(seed, budget, oracle):
                                           head=LinearHead(views=1),
                                           random_state=seed, **embed).fit(X, y)
     classes, y, y_test = clf.classes_, np.searchsorted(clf.classes_, y), np.searchsorted(clf.classes_, y_test)
-    train_samples, program = clf._prepare(X)
-    test_samples, _ = clf._prepare(X_test)
 
     def answers(samples, offset):
-        frame = program.frame(offset)
-        return np.concatenate([oracle.predict_proba(program.compose(frame, chunk))
-                               for _, chunk in samples.chunks(256)])
+        return answers_under(clf, oracle, samples, offset)
 
     def test_accuracy():
         coef, intercept = head(train, y, classes.size)
         return np.mean(apply_linear_map(np.hstack(test), coef, intercept).argmax(1) == y_test)
 
-    offsets = list(program.view_programs(N_VIEWS))  # the defaults' four views to start
-    train = [answers(train_samples, o) for o in offsets]
-    test = [answers(test_samples, o) for o in offsets]  # scoring only, not counted
+    offsets = list(fixed_programs(clf))  # the defaults' four views to start
+    train = [answers(X, o) for o in offsets]
+    test = [answers(X_test, o) for o in offsets]  # scoring only, not counted
     spent = N_VIEWS * len(X)
     folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
     right = cross_validated_right(train, y, classes.size, folds)
@@ -81,14 +99,14 @@ def run(seed, budget, oracle):
     while spent + len(X) <= budget:
         slot = 1 + rounds % (N_VIEWS - 1)  # view 0, the program itself, stays
         rounds += 1
-        offset = rng.standard_normal(program.w_shape)
+        offset = rng.standard_normal(clf.program_.shape)
         trial = list(train)
-        trial[slot] = answers(train_samples, offset)
+        trial[slot] = answers(X, offset)
         spent += len(X)
         trial_right = cross_validated_right(trial, y, classes.size, folds)
         if searched_is_better(right, trial_right):
             train, right, kept = trial, trial_right, kept + 1
-            test[slot] = answers(test_samples, offset)
+            test[slot] = answers(X_test, offset)
         if (spent + len(X) > 20000 and not reported_20k) or spent + len(X) > budget:
             reported_20k = True
             print(f"  {spent:,d} queries, {kept} of {rounds} offsets kept: test "

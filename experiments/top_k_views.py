@@ -8,14 +8,14 @@ under the grey frame and ``k - 1`` fixed random programs
 by side. Prints the test accuracy, the queries the fit paid for and what a prediction
 costs, one line per seed and number of views, then the mean over seeds.
 
-    python benchmarks/top_k_views.py --seeds 0,1,2 --views 1,2,4,8
+    python experiments/top_k_views.py --seeds 0,1,2 --views 1,2,4,8
 """
 
 import argparse
 import time
 
 import numpy as np
-from query_efficiency import load_task
+from _benchmark import load_task
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
 from skbar.oracles import TopKOracle

@@ -16,9 +16,9 @@ finite difference on the oracle gives the true gradient's component along the pr
 exactly; the other ``q - 1`` directions estimate the rest, projected off the prior and
 weighted by ``--rest``. Everything else is the defaults' (``m="auto"``, the check).
 
-    python benchmarks/surrogate_prior.py --seeds 0,1,2
-    python benchmarks/surrogate_prior.py --seeds 0 --surrogate efficientnet-lite0
-    python benchmarks/surrogate_prior.py --seeds 0 --rest 0.3 --optimizer adam
+    python experiments/surrogate_prior.py --seeds 0,1,2
+    python experiments/surrogate_prior.py --seeds 0 --surrogate efficientnet-lite0
+    python experiments/surrogate_prior.py --seeds 0 --rest 0.3 --optimizer adam
 
 Prints one JSON line per fit: the test accuracy of the defaults' probe and of the fit,
 and that of the searched program before the check.
@@ -30,7 +30,7 @@ import json
 import time
 
 import numpy as np
-from query_efficiency import load_task, task_oracle
+from _benchmark import load_task, task_oracle
 
 from skbar import BlackBoxReprogrammingClassifier, zoo
 from skbar.baselines import _import_torch, _pretrained, _to_model_input
