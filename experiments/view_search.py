@@ -74,7 +74,7 @@ def run(seed, budget, oracle):
     X, y, X_test, y_test, embed = load_task("digits-top5", seed)
     # The estimator embeds the samples and holds the program; no search (max_iter=0).
     clf = BlackBoxReprogrammingClassifier(oracle, embed_size=64, max_iter=0,
-                                          head=LinearHead(views=1),
+                                          views=1,
                                           random_state=seed, **embed).fit(X, y)
     classes, y, y_test = clf.classes_, np.searchsorted(clf.classes_, y), np.searchsorted(clf.classes_, y_test)
 

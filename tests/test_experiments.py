@@ -228,7 +228,7 @@ def test_the_experiments_send_the_views_the_estimator_sends(monkeypatch):
     four views send: so its figures are about the defaults' views."""
     from skbar import BlackBoxReprogrammingClassifier
     from skbar.oracles import FunctionOracle
-    from skbar.output_mapping import LinearHead
+    from skbar.heads import LinearHead
 
     view_search = _lab("view_search", monkeypatch)
     sent = []
@@ -242,7 +242,7 @@ def test_the_experiments_send_the_views_the_estimator_sends(monkeypatch):
     X, y = np.random.RandomState(0).rand(40, 64), np.arange(40) % 4
     four = BlackBoxReprogrammingClassifier(
         oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
-        output_mapping=LinearHead(views=4), random_state=0).fit(X, y)
+        views=4, random_state=0).fit(X, y)
     sent.clear()
     four.predict_proba(X[:5])
     by_estimator = np.concatenate(sent)
@@ -250,7 +250,7 @@ def test_the_experiments_send_the_views_the_estimator_sends(monkeypatch):
 
     one = BlackBoxReprogrammingClassifier(
         oracle, sample_shape=(8, 8), embed_size=view_search.EMBED, max_iter=0, m=3,
-        output_mapping=LinearHead(views=1), random_state=0).fit(X, y)
+        views=1, random_state=0).fit(X, y)
     sent.clear()
     answers = [view_search.answers_under(one, oracle, X[:5], w)
                for w in view_search.fixed_programs(one)]
