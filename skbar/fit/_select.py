@@ -15,6 +15,9 @@ import numpy as np
 
 from ..heads import RowsOf
 
+#: Samples a fold's head predicts at a time in the check.
+_PREDICT_ROWS = 2048
+
 #: The estimator's ``select`` values.
 SELECT = ("checked", "last")
 
@@ -36,7 +39,9 @@ def holdout_correct(head, scores, y, n_splits=5):
         # A linear head reads its fold a slice at a time; another head, a copy.
         fold.refit(RowsOf(scores, train) if hasattr(head, "fit_coef") else scores[train],
                    y[train])
-        correct[test] = np.argmax(fold.transform(scores[test]), axis=1) == y[test]
+        for start in range(0, len(test), _PREDICT_ROWS):  # a slice of the fold at a time
+            rows = test[start:start + _PREDICT_ROWS]
+            correct[rows] = np.argmax(fold.transform(scores[rows]), axis=1) == y[rows]
     return correct
 
 

@@ -150,9 +150,14 @@ def log_scores(source_scores):
 _LEFT_OUT = 1e-12
 
 
-def answers_top_k(source_scores):
-    """Whether the oracle answers only its top classes: most rows leave some out (score 0)."""
-    return bool(np.mean(np.any(np.asarray(source_scores) == 0, axis=1)) > 0.5)
+def answers_top_k(source_scores, rows=2048):
+    """Whether the oracle answers only its top classes: most rows leave some out (score 0).
+
+    Read ``rows`` rows at a time (no mask of the whole array)."""
+    source_scores = np.asarray(source_scores)
+    leaving_out = sum(int(np.any(source_scores[start:start + rows] == 0, axis=1).sum())
+                      for start in range(0, len(source_scores), rows))
+    return bool(leaving_out / max(len(source_scores), 1) > 0.5)
 
 
 def label_map_prior(label_map, n_source):
