@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..heads import RowsOf
+from ..heads import LogScores, RowsOf
 
 #: The estimator's ``select`` values.
 SELECT = ("checked", "last")
@@ -31,11 +31,13 @@ def holdout_correct(head, scores, y, n_splits=5):
     if n_splits < 2:
         return None
     correct = np.zeros(len(y), dtype=bool)
-    for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=0).split(scores, y):
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=0).split(np.zeros(len(y)), y)
+    # A linear head's folds read the log scores, and the kernel of the rows, formed once.
+    shared = LogScores(scores) if hasattr(head, "fit_coef") else None
+    for train, test in folds:
         fold = copy.deepcopy(head)
         # A linear head reads its fold a slice at a time; another head, a copy.
-        fold.refit(RowsOf(scores, train) if hasattr(head, "fit_coef") else scores[train],
-                   y[train])
+        fold.refit(RowsOf(shared, train) if shared is not None else scores[train], y[train])
         correct[test] = np.argmax(fold.transform(scores[test]), axis=1) == y[test]
     return correct
 

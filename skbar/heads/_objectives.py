@@ -23,7 +23,7 @@ one on top-k answers, and ``"fitted"`` for the heads that are not fitted to outp
 import numpy as np
 
 from .._state import StateError, read_field, read_text
-from ._label_maps import (RowsOf, answers_top_k, apply_linear_map, check_label_map,
+from ._label_maps import (LogScores, RowsOf, answers_top_k, apply_linear_map, check_label_map,
                           label_map_prior)
 
 OBJECTIVES = ("held-out", "average", "fitted")
@@ -88,14 +88,23 @@ class Objective:
 
     def refit(self, scores, y, idx):
         """Refit on the latest answers of samples ``idx`` (labels ``y``)."""
+        scores = self._shared(scores)
         self.head.refit(scores, y, idx)
         self._fit_halves(scores, y, idx)
+
+    def _shared(self, scores):
+        """``scores`` as the head and the half heads fitted on them read them: their log
+        scores taken once for all three fits (:class:`~skbar.heads.LogScores`)."""
+        if scores is None or not hasattr(self.head, "fit_coef") or isinstance(scores, LogScores):
+            return scores
+        return LogScores(scores, shared=self.kind == "held-out")
 
     def _fit_halves(self, scores, y, idx):
         self.half_heads_ = None
         self._average = None  # the label map may have changed
         if self.kind != "held-out" or idx is None or scores is None:
             return
+        scores = self._shared(scores)
         halves = [np.flatnonzero(np.asarray(idx) % 2 == half) for half in (0, 1)]
         if all(np.unique(y[rows]).size >= 2 for rows in halves):
             # Each half's head, its temperature fitted on the other half (where it is
