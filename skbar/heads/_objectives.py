@@ -88,16 +88,19 @@ class Objective:
 
     def refit(self, scores, y, idx):
         """Refit on the latest answers of samples ``idx`` (labels ``y``)."""
-        scores = self._shared(scores)
+        # The head and the two half heads read the same answers: their log scores are
+        # taken once, and the halves' kernels sliced from the whole one the head forms.
+        scores = self._shared(scores, whole=True)
         self.head.refit(scores, y, idx)
         self._fit_halves(scores, y, idx)
 
-    def _shared(self, scores):
-        """``scores`` as the head and the half heads fitted on them read them: their log
-        scores taken once for all three fits (:class:`~skbar.heads.LogScores`)."""
+    def _shared(self, scores, whole=False):
+        """``scores`` as a :class:`~skbar.heads.LogScores` for the fits of a linear head;
+        the kernel of all rows shared where the head is also fitted on all (``whole``):
+        for the halves alone, their own kernels cost half as much."""
         if scores is None or not hasattr(self.head, "fit_coef") or isinstance(scores, LogScores):
             return scores
-        return LogScores(scores, shared=self.kind == "held-out")
+        return LogScores(scores, shared=whole and self.kind == "held-out")
 
     def _fit_halves(self, scores, y, idx):
         self.half_heads_ = None
