@@ -30,14 +30,16 @@ def holdout_correct(head, scores, y, n_splits=5):
     n_splits = min(n_splits, int(np.bincount(y).min()))
     if n_splits < 2:
         return None
+    if hasattr(head, "fit_coef"):
+        # The folds of a linear head read the log scores, and the kernel of the rows,
+        # formed once for the five (the folds are subsets of the same rows).
+        scores = LogScores(scores)
     correct = np.zeros(len(y), dtype=bool)
-    folds = StratifiedKFold(n_splits, shuffle=True, random_state=0).split(np.zeros(len(y)), y)
-    # A linear head's folds read the log scores, and the kernel of the rows, formed once.
-    shared = LogScores(scores) if hasattr(head, "fit_coef") else None
-    for train, test in folds:
+    for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=0).split(scores, y):
         fold = copy.deepcopy(head)
         # A linear head reads its fold a slice at a time; another head, a copy.
-        fold.refit(RowsOf(shared, train) if shared is not None else scores[train], y[train])
+        fold.refit(RowsOf(scores, train) if hasattr(head, "fit_coef") else scores[train],
+                   y[train])
         correct[test] = np.argmax(fold.transform(scores[test]), axis=1) == y[test]
     return correct
 
