@@ -39,10 +39,11 @@ def test_ridge_on_every_subset_equals_sklearn_ridge(n, k, shared):
         assert _relative(intercept, expected.intercept_) < 1e-8
 
 
-def test_ridge_read_a_chunk_at_a_time_equals_the_whole(monkeypatch):
-    scores, rng = _answers(130, 40, seed=1)
+@pytest.mark.parametrize("n_rows", [100, 50])  # a primal fit, then a dual one (K = 80)
+def test_ridge_read_a_chunk_at_a_time_equals_the_whole(monkeypatch, n_rows):
+    scores, rng = _answers(130, 80, seed=1)
     targets = rng.randn(130, 3)
-    rows = np.sort(rng.choice(130, 100, replace=False))
+    rows = np.sort(rng.choice(130, n_rows, replace=False))
     expected = Ridge(alpha=3.0).fit(log_scores(scores[rows].astype(np.float64)), targets[rows])
     # Too many answers to hold whole: the log scores are formed 32 rows at a time.
     monkeypatch.setattr(label_maps, "HELD_VALUES", 100)

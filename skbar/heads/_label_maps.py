@@ -370,8 +370,12 @@ class LogScores:
 
     def kernel(self, rows):
         """The kernel ``(F_S - mean) (F_S - mean)^T`` of ``rows`` centred on their mean,
-        and those centred features (for a dual fit; the log scores held whole)."""
-        centred = self._held(rows) - self.row_mean(rows)
+        and those centred features (for a dual fit: fewer rows than scores)."""
+        if self.features is None:  # too many to hold, but a subset of fewer than K
+            features = log_scores(np.asarray(RowsOf(self.scores, rows), dtype=np.float64))
+        else:
+            features = self._held(rows)
+        centred = features - self.row_mean(rows)
         if not self._share_kernel:
             return centred @ centred.T, centred
         if self._kernel is None:
