@@ -3,7 +3,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skbar.canvas import Program, bilinear_matrix, resize_images, to_images
+from skbar import BlackBoxReprogrammingClassifier
+from skbar.canvas import Program, Views, bilinear_matrix, resize_images, to_images
+from skbar.canvas._program import Canvases, keeps_canvases
+from skbar.oracles import (FunctionOracle, QueryCounter, RandomNetworkOracle, TopKOracle,
+                           call_oracle)
 
 
 @settings(max_examples=60, deadline=None)
@@ -67,3 +71,96 @@ def test_resize_keeps_float_values_and_program_refuses_oversized_samples():
     np.testing.assert_allclose(resize_images(images, (9, 7)), 0.123456, rtol=1e-6)
     with pytest.raises(ValueError, match="does not fit"):
         Program((8, 8, 3), (9, 4))
+
+
+# ------------------------------------------------------------ canvases composed in place
+
+@settings(max_examples=40, deadline=None)
+@given(H=st.integers(1, 24), W=st.integers(1, 24), C=st.sampled_from([1, 3]),
+       reduced=st.booleans(), data=st.data())
+def test_canvases_composed_in_place_equal_program_compose_for_every_candidate(H, W, C,
+                                                                              reduced, data):
+    h, w = data.draw(st.integers(1, H)), data.draw(st.integers(1, W))
+    program = Program((H, W, C), (h, w), (max(1, H // 3), max(1, W // 2)) if reduced else None)
+    rng = np.random.RandomState(data.draw(st.integers(0, 10**6)))
+    canvases = Canvases(program)
+    buffers = set()
+    for n in (3, 3, 2):  # two minibatches of one size, then a smaller one
+        samples = rng.rand(n, h, w, C).astype(np.float32)
+        canvases.load(samples)
+        for _ in range(3):  # the candidates of a step, one after another
+            frame = program.frame(rng.randn(*program.w_shape) * 3)
+            composed = canvases.compose(frame)
+            np.testing.assert_array_equal(composed, program.compose(frame, samples))
+            buffers.add(id(composed))
+    assert len(buffers) == 2  # one buffer per minibatch size, reused by every candidate
+
+
+def test_frame_is_computed_outside_the_sample_alone_and_equals_the_masked_formula():
+    program = Program((20, 16, 3), (7, 9), (4, 4))
+    w = np.random.RandomState(0).randn(*program.w_shape) * 4
+    expected = (program.mask * (np.tanh(program.upsample(w)) + 1.0) * 0.5).astype(np.float32)
+    np.testing.assert_array_equal(program.frame(w), expected)
+    # The regions written cover exactly where M is 1, once each.
+    covered = np.zeros(program.canvas_shape, dtype=int)
+    for region in program.frame_regions:
+        covered[region] += 1
+    np.testing.assert_array_equal(covered, program.mask)
+
+
+def _keeping(func, shape):
+    oracle = FunctionOracle(func, shape)
+    oracle.keeps_canvases = True
+    return oracle
+
+
+def test_an_oracle_that_keeps_its_canvases_is_sent_fresh_arrays_that_stay_as_sent():
+    assert keeps_canvases(QueryCounter(TopKOracle(_keeping(np.ones, (8, 8, 1)), 1)))
+    assert not keeps_canvases(QueryCounter(RandomNetworkOracle(input_shape=(8, 8, 1))))
+    network = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=20, record=False)
+    kept, copies = [], []
+
+    def keep(canvases):
+        kept.append(canvases)
+        copies.append(canvases.copy())
+        return network.predict_proba(canvases)
+
+    X = np.random.RandomState(0).rand(40, 16)
+    y = (X[:, 0] > 0.5).astype(int)
+    params = dict(sample_shape=(4, 4), q=2, max_iter=4, batch_size=8, random_state=0,
+                  select="last")
+    clf = BlackBoxReprogrammingClassifier(_keeping(keep, (8, 8, 1)), **params).fit(X, y)
+    assert len(kept) > 4 * 4  # the search's calls among them
+    assert len({id(c) for c in kept}) == len(kept)  # never the same array twice
+    for sent, copy in zip(kept, copies):
+        np.testing.assert_array_equal(sent, copy)  # not written over after the call
+    # The reused buffer changes nothing: the same program, bit for bit.
+    reused = BlackBoxReprogrammingClassifier(network, **params).fit(X, y)
+    np.testing.assert_array_equal(reused.program_, clf.program_)
+    assert reused.n_queries_ == clf.n_queries_
+
+
+def test_the_search_sends_each_candidate_the_canvases_program_compose_makes():
+    """An oracle that does not keep its canvases is sent the one reused buffer, always
+    holding, while it runs, what Program.compose makes of the minibatch and candidate."""
+    network = RandomNetworkOracle(input_shape=(8, 8, 1), n_classes=20, record=False)
+    program = Program((8, 8, 1), (4, 4), (2, 2))
+    views = Views(program)
+    counter = QueryCounter(network)
+    canvases = views.minibatch(counter)
+    assert not canvases.fresh
+    rng = np.random.RandomState(0)
+    seen = []
+    for step in range(2):
+        samples = rng.rand(5, 4, 4, 1).astype(np.float32)
+        canvases.load(samples)
+        for k in range(3):
+            frame = program.frame(rng.randn(*program.w_shape))
+            scores = views.answers(counter, frame, canvases, [0])
+            fresh = call_oracle(network, program.compose(frame, samples))
+            np.testing.assert_array_equal(scores, fresh)
+            seen.append(id(canvases.compose(frame)))
+    assert len(set(seen)) == 1 and counter.n_queries == 2 * 3 * 5
+    with pytest.raises(ValueError, match="view 0 alone"):
+        views.answers(counter, frame, canvases, [0, 1])
+

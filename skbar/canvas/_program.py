@@ -142,6 +142,19 @@ class Program:
             self.w_shape = (hr, wr, C)
             self._up_rows = bilinear_matrix(H, hr)
             self._up_cols = bilinear_matrix(W, wr)
+            # The contraction order, chosen once: the same arithmetic at every call.
+            self._up_path = np.einsum_path("Hh,hwc,Ww->HWc", self._up_rows,
+                                           np.empty(self.w_shape), self._up_cols,
+                                           optimize="greedy")[0]
+        # Where M is 1, as up to four blocks of whole rows or columns (above, below, left
+        # and right of the sample): what a frame writes, so that the pixels under the
+        # sample are neither computed nor written.
+        bottom, right = self.top + h, self.left + w
+        self.frame_regions = tuple(region for region, size in (
+            ((slice(0, self.top), slice(0, W)), self.top * W),
+            ((slice(bottom, H), slice(0, W)), (H - bottom) * W),
+            ((slice(self.top, bottom), slice(0, self.left)), h * self.left),
+            ((slice(self.top, bottom), slice(right, W)), h * (W - right))) if size)
 
     @property
     def dim(self):
@@ -153,21 +166,98 @@ class Program:
         w = w.reshape(self.w_shape)
         if self._up_rows is None:
             return w
-        return np.einsum("Hh,hwc,Ww->HWc", self._up_rows, w, self._up_cols, optimize=True)
+        return np.einsum("Hh,hwc,Ww->HWc", self._up_rows, w, self._up_cols,
+                         optimize=self._up_path)
 
     def frame(self, w):
-        """The program image in pixel range, ``M ⊙ (tanh(W) + 1) / 2``, shape ``(H, W, C)``."""
-        return (self.mask * (np.tanh(self.upsample(w)) + 1.0) * 0.5).astype(np.float32)
+        """The program image in pixel range, ``M ⊙ (tanh(W) + 1) / 2``, shape ``(H, W, C)``.
+
+        Computed on the frame alone (where ``M`` is 1); 0 under the sample.
+        """
+        full = self.upsample(w)
+        frame = np.zeros(self.canvas_shape, dtype=np.float32)
+        for region in self.frame_regions:
+            frame[region] = (np.tanh(full[region]) + 1.0) * 0.5
+        return frame
 
     def compose(self, frame, samples):
         """Canvases ``(n, H, W, C)``: the frame with each sample in the centre.
 
         ``samples`` must already be ``(n, h, w, C)``. The frame is 0 under the sample
-        (the mask), so placing the sample there is the paper's ``pad(T) + P``.
+        (the mask), so placing the sample there is the paper's ``pad(T) + P``. A new
+        array at every call; :class:`Canvases` reuses one.
         """
-        n = samples.shape[0]
-        h, w = self.sample_size
-        canvases = np.empty((n,) + self.canvas_shape, dtype=np.float32)
-        canvases[:] = frame
-        canvases[:, self.top:self.top + h, self.left:self.left + w, :] = samples
+        canvases = np.empty((samples.shape[0],) + self.canvas_shape, dtype=np.float32)
+        self.embed(canvases, samples)
+        self.write_frame(canvases, frame)
         return canvases
+
+    def embed(self, canvases, samples):
+        """Write ``samples`` ``(n, h, w, C)`` into the centre of ``canvases`` (in place)."""
+        h, w = self.sample_size
+        canvases[:, self.top:self.top + h, self.left:self.left + w, :] = samples
+
+    def write_frame(self, canvases, frame):
+        """Write ``frame``'s pixels where ``M`` is 1 into every canvas (in place): the
+        pixels under the sample are left as they are."""
+        for region in self.frame_regions:
+            canvases[(slice(None),) + region] = frame[region]
+
+
+class Canvases:
+    """One minibatch's canvases under one program after another, composed in place.
+
+    The search sends the same samples under each of a step's candidate programs: the
+    samples are written into the centre of a buffer once (:meth:`load`), and each
+    program then writes its frame alone (:meth:`compose`), everything outside the
+    sample's rectangle. The buffer is kept from step to step.
+
+    The array :meth:`compose` returns is that buffer: the next :meth:`compose` or
+    :meth:`load` overwrites it. Hand it to the oracle and take the answers before
+    composing again. An oracle that keeps the arrays it is sent beyond its call (for a
+    later look, or a lazy computation) says so with a true ``keeps_canvases``
+    attribute, and is then sent a new array at every call (``fresh=True``).
+
+    Parameters
+    ----------
+    program : Program
+    fresh : bool, default=False
+        Compose every call into a new array, none reused.
+    """
+
+    def __init__(self, program, fresh=False):
+        self.program = program
+        self.fresh = bool(fresh)
+        self.samples = None
+        self._buffer = None
+
+    def load(self, samples):
+        """Take the minibatch ``samples`` ``(n, h, w, C)`` (written into the centre now)."""
+        self.samples = samples
+        n = samples.shape[0]
+        if self.fresh:
+            return self
+        if self._buffer is None or len(self._buffer) != n:
+            self._buffer = np.empty((n,) + self.program.canvas_shape, dtype=np.float32)
+        self.program.embed(self._buffer, samples)
+        return self
+
+    def compose(self, frame):
+        """The minibatch's canvases under ``frame``: :meth:`Program.compose`'s, in the
+        reused buffer (a new array where ``fresh``)."""
+        if self.fresh:
+            return self.program.compose(frame, self.samples)
+        self.program.write_frame(self._buffer, frame)
+        return self._buffer
+
+
+def keeps_canvases(oracle):
+    """Whether ``oracle``, or an oracle it wraps (its ``oracle`` attribute, as a query
+    counter or :class:`~skbar.oracles.TopKOracle` has), keeps the arrays it is sent."""
+    seen = set()
+    while oracle is not None and id(oracle) not in seen:
+        if getattr(oracle, "keeps_canvases", False):
+            return True
+        seen.add(id(oracle))
+        oracle = getattr(oracle, "oracle", None)
+    return False

@@ -17,6 +17,8 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
+from ._program import Canvases, keeps_canvases
+
 #: Views read under ``views="auto"`` where the model answers only its top classes.
 AUTO_VIEWS_TOP_K = 4
 
@@ -67,7 +69,9 @@ class Views:
             All canvases go in one call, ``len(samples) * len(which)`` queries.
         frame : ndarray of shape (H, W, C)
             The learned program's frame (view 0), computed once by the caller.
-        samples : ndarray of shape (n, h, w, C)
+        samples : ndarray of shape (n, h, w, C) or skbar.canvas.Canvases
+            The samples, or a minibatch of them already written into a reused buffer
+            (:meth:`minibatch`), for view 0 alone (``which=[0]``): the search's hot path.
         which : sequence of int, optional
 
         Returns
@@ -75,8 +79,12 @@ class Views:
         scores : ndarray of shape (n, len(which) * K)
         """
         which = list(range(self.n_views) if which is None else which)
+        if isinstance(samples, Canvases):
+            if which != [0]:
+                raise ValueError(f"A reused minibatch is read under view 0 alone, not {which}.")
+            # The program alone, its canvases composed in place.
+            return np.asarray(ask(samples.compose(frame)))
         if which == [0]:
-            # The program alone: the search's hot path, with no copy.
             return np.asarray(ask(self.program.compose(frame, samples)))
         fixed = self._fixed_frames()
         canvases = np.concatenate([
@@ -84,6 +92,12 @@ class Views:
         scores = np.asarray(ask(canvases))
         n = samples.shape[0]
         return scores.reshape(len(which), n, -1).transpose(1, 0, 2).reshape(n, -1)
+
+    def minibatch(self, ask):
+        """A :class:`~skbar.canvas.Canvases` for the minibatches sent to ``ask`` under view 0:
+        one buffer, reused from candidate to candidate and step to step, unless the
+        oracle keeps the arrays it is sent (:func:`~skbar.canvas.keeps_canvases`)."""
+        return Canvases(self.program, fresh=keeps_canvases(ask))
 
     def program_columns(self, scores):
         """View 0's answers (under the learned program) among all views' ``scores``."""

@@ -84,11 +84,16 @@ def run_search(setup, on_step):
     step_cost = optimizer.n_evaluations(s.q, s.gradient) * batch
     result = SearchResult(w=optimizer.w_)
 
+    # One buffer of canvases for the whole search: each step writes its samples into it
+    # once, each candidate its frame alone.
+    canvases = s.views.minibatch(s.counter)
+
     def evaluate(candidates, idx):
-        batch_samples = s.samples.take(idx)  # read and prepared once, for every candidate
+        canvases.load(s.samples.take(idx))  # read and prepared once, for every candidate
         losses = []
         for k, w_trial in enumerate(candidates):
-            scores = s.views.answers(s.counter, program.frame(w_trial), batch_samples, [0])
+            # The buffer is rewritten only once the oracle has answered under this frame.
+            scores = s.views.answers(s.counter, program.frame(w_trial), canvases, [0])
             if k == 0 and objective.learned:
                 # The step's first answers, at or near the current program: free data for
                 # the refits (one evaluation a step), in view 0's columns.

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ..heads import RowsOf
+from ..heads import LogScores, RowsOf
 
 #: Samples a fold's head predicts at a time in the check.
 _PREDICT_ROWS = 2048
@@ -33,6 +33,10 @@ def holdout_correct(head, scores, y, n_splits=5):
     n_splits = min(n_splits, int(np.bincount(y).min()))
     if n_splits < 2:
         return None
+    if hasattr(head, "fit_coef"):
+        # The folds of a linear head read the log scores, and the kernel of the rows,
+        # formed once for the five (the folds are subsets of the same rows).
+        scores = LogScores(scores)
     correct = np.zeros(len(y), dtype=bool)
     for train, test in StratifiedKFold(n_splits, shuffle=True, random_state=0).split(scores, y):
         fold = copy.deepcopy(head)

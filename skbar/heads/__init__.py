@@ -8,13 +8,13 @@
 """
 
 from ._heads import HEADS, Head, IterativeLabelMapping, LinearHead, MultiLabelAverage
-from ._label_maps import (RowsOf, answers_top_k, apply_label_map, apply_linear_map, check_label_map,
+from ._label_maps import (LogScores, RowsOf, answers_top_k, apply_label_map, apply_linear_map, check_label_map,
                           check_mapping_size, choose_label_map, fit_linear_map,
                           frequency_label_map, label_map_prior, log_scores,
                           random_label_map)
 from ._objectives import OBJECTIVES, Objective, resolve_objective
 
-__all__ = ["HEADS", "Head", "RowsOf", "IterativeLabelMapping", "LinearHead", "MultiLabelAverage",
+__all__ = ["HEADS", "Head", "LogScores", "RowsOf", "IterativeLabelMapping", "LinearHead", "MultiLabelAverage",
            "OBJECTIVES", "Objective", "answers_top_k", "apply_label_map", "apply_linear_map",
            "check_label_map", "check_mapping_size", "choose_label_map", "fit_linear_map",
            "frequency_label_map", "label_map_prior", "log_scores", "random_label_map",

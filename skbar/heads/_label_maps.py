@@ -190,7 +190,9 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, cali
 
     Parameters
     ----------
-    source_scores : ndarray of shape (n_samples, n_source)
+    source_scores : ndarray of shape (n_samples, n_source), RowsOf or LogScores
+        The answers; a :class:`LogScores`, or a :class:`RowsOf` of one, shares its log
+        scores and kernel with the other fits on the same answers.
     y : ndarray of shape (n_samples,)
         Encoded target labels in ``[0, n_classes)``.
     n_classes : int
@@ -212,14 +214,15 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, cali
     from scipy.optimize import minimize_scalar
     from scipy.special import log_softmax
 
+    design, rows = LogScores.rows_of(source_scores)
     n = len(y)
     targets = np.full((n, n_classes), -1.0)
     targets[np.arange(n), y] = 1.0
     projection = 0.0
-    prior = np.zeros((n_classes, source_scores.shape[1]))
+    prior = np.zeros((n_classes, design.shape[1]))
     if label_map is not None:
-        prior = label_map_prior(label_map, source_scores.shape[1])
-        projection = _apply(source_scores, prior, 0.0)
+        prior = label_map_prior(label_map, design.shape[1])
+        projection = design.apply(rows, prior, 0.0)
         # Scaled by least squares to the targets (never reversed): a mapping the data
         # contradict pulls the head towards zero, as plain ridge would.
         centred = projection - projection.mean(axis=0)
@@ -227,13 +230,13 @@ def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, cali
         scale = max(float(np.sum(centred * targets)), 0.0) / norm if norm > 0 else 0.0
         prior *= scale
         projection = projection * scale
-    coef, intercept = _ridge(source_scores, targets - projection, alpha)
+    coef, intercept = _ridge(design, rows, targets - projection, alpha)
     coef = coef + prior
     absent = np.setdiff1d(np.arange(n_classes), y)
     intercept[absent] = -1e3  # a class absent from the data is never predicted
     if calibration is not None:
-        source_scores, y = calibration
-    scores = _apply(source_scores, coef, intercept)
+        (design, rows), y = LogScores.rows_of(calibration[0]), calibration[1]
+    scores = design.apply(rows, coef, intercept)
     rows = np.arange(len(y))
 
     def cross_entropy(log_t):
@@ -248,7 +251,7 @@ class RowsOf:
     of a subset (a fold, a half) without copying the subset whole.
 
     Supports what :func:`fit_linear_map` uses: ``len``, ``shape``, slicing and
-    ``numpy.asarray``.
+    ``numpy.asarray``. Over a :class:`LogScores`, the fit reads the shared log scores.
     """
 
     def __init__(self, scores, idx):
@@ -271,6 +274,124 @@ class RowsOf:
 #: classes, however many samples are kept.
 FIT_ROWS = 2048
 
+#: Log scores a :class:`LogScores` holds whole (float64: 64 MB); more answers are read
+#: a chunk of rows at a time at each fit (memory then follows ``n_source``).
+HELD_VALUES = 2**23
+
+#: Rows up to which a :class:`LogScores` forms the kernel of every pair of its rows,
+#: sliced by the dual fits on its subsets (128 MB of float64 at most).
+KERNEL_ROWS = 4096
+
+
+class LogScores:
+    """Answers that several ridge fits read, their log scores formed once for all.
+
+    A refit of the head, the objective's two half heads and the check's five folds fit
+    the same answers, or subsets of their rows. Each would take the log of every score
+    and, in the dual form (fewer samples than scores), form its samples' kernel. Shared,
+    the logs are taken once, and the kernel of all the rows is formed once and sliced
+    for each subset: with the rows' features ``F`` centred on their mean, the kernel of
+    a subset ``S`` centred on its own mean is ``J (F F^T)[S, S] J``, ``J`` the centring
+    matrix of ``S``.
+
+    Parameters
+    ----------
+    source_scores : ndarray of shape (n, n_source) or RowsOf
+        Read whole now where ``n * n_source`` is at most :data:`HELD_VALUES` or there
+        are fewer rows than scores (a dual fit reads them whole anyway); else a chunk
+        of rows at a time at every fit, as :func:`fit_linear_map` reads plain scores.
+    shared : bool, default=True
+        Whether several fits will read it: the kernel of every pair of rows is then
+        formed on the first dual fit (up to :data:`KERNEL_ROWS` rows, and twice as many
+        rows as scores). A single fit forms its own rows' kernel only.
+
+    Reads as the raw scores where an array is expected (``len``, ``shape``, slicing,
+    ``numpy.asarray``), for the heads that read scores, not log scores.
+    """
+
+    def __init__(self, source_scores, shared=True):
+        self.scores = source_scores
+        self.shape = tuple(source_scores.shape)
+        n, k = self.shape
+        self.features = self.mean = None
+        if n * k <= HELD_VALUES or n < k:
+            self.features = log_scores(np.asarray(source_scores, dtype=np.float64))
+            self.mean = self.features.mean(axis=0)
+        self._kernel = None
+        self._share_kernel = shared and self.features is not None and n <= min(2 * k,
+                                                                              KERNEL_ROWS)
+
+    @classmethod
+    def rows_of(cls, source_scores):
+        """``(design, rows)`` of ``source_scores``: its shared :class:`LogScores` and rows
+        (None: all), or one of its own for a single fit."""
+        if isinstance(source_scores, cls):
+            return source_scores, None
+        if isinstance(source_scores, RowsOf) and isinstance(source_scores.scores, cls):
+            return source_scores.scores, source_scores.idx
+        return cls(source_scores, shared=False), None
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, part):
+        return self.scores[part]
+
+    def __array__(self, dtype=None, copy=None):
+        scores = np.asarray(self.scores)
+        return scores if dtype is None else scores.astype(dtype)
+
+    def n_rows(self, rows):
+        return self.shape[0] if rows is None else len(rows)
+
+    def _held(self, rows):
+        return self.features if rows is None else self.features[rows]
+
+    def chunks(self, rows):
+        """``(slice, log scores)`` of consecutive rows of ``rows``: never all at once."""
+        if self.features is not None:
+            held = self._held(rows)
+            for start in range(0, len(held), FIT_ROWS):
+                part = slice(start, start + FIT_ROWS)
+                yield part, held[part]
+            return
+        yield from _log_chunks(self.scores if rows is None else RowsOf(self.scores, rows))
+
+    def apply(self, rows, coef, intercept):
+        """``log_scores(rows) @ coef.T + intercept``."""
+        out = np.empty((self.n_rows(rows), coef.shape[0]))
+        for part, features in self.chunks(rows):
+            out[part] = features @ coef.T + intercept
+        return out
+
+    def row_mean(self, rows):
+        """The mean log scores of ``rows``."""
+        if self.features is not None:
+            return self.mean if rows is None else self.features[rows].mean(axis=0)
+        total = np.zeros(self.shape[1])
+        for _, features in self.chunks(rows):
+            total += features.sum(axis=0)
+        return total / self.n_rows(rows)
+
+    def kernel(self, rows):
+        """The kernel ``(F_S - mean) (F_S - mean)^T`` of ``rows`` centred on their mean,
+        and those centred features (for a dual fit: fewer rows than scores)."""
+        if self.features is None:  # too many to hold, but a subset of fewer than K
+            features = log_scores(np.asarray(RowsOf(self.scores, rows), dtype=np.float64))
+        else:
+            features = self._held(rows)
+        centred = features - self.row_mean(rows)
+        if not self._share_kernel:
+            return centred @ centred.T, centred
+        if self._kernel is None:
+            whole = self.features - self.mean
+            self._kernel = whole @ whole.T
+        kernel = self._kernel if rows is None else self._kernel[np.ix_(rows, rows)]
+        # Centred on the subset's own mean: J K J, J = I - 1 1^T / n.
+        row_means = kernel.mean(axis=1)
+        kernel = kernel - row_means[:, None] - row_means[None, :] + row_means.mean()
+        return kernel, centred
+
 
 def _log_chunks(source_scores, rows=FIT_ROWS):
     """``(slice, log scores)`` of consecutive rows: the features, never all at once."""
@@ -279,16 +400,9 @@ def _log_chunks(source_scores, rows=FIT_ROWS):
         yield part, log_scores(np.asarray(source_scores[part], dtype=np.float64))
 
 
-def _apply(source_scores, coef, intercept):
-    """``log_scores(source_scores) @ coef.T + intercept``, a chunk of rows at a time."""
-    out = np.empty((len(source_scores), coef.shape[0]))
-    for part, features in _log_chunks(source_scores):
-        out[part] = features @ coef.T + intercept
-    return out
-
-
-def _ridge(source_scores, targets, alpha):
-    """Ridge regression with an intercept from the log scores to ``targets``.
+def _ridge(design, rows, targets, alpha):
+    """Ridge regression with an intercept from the log scores of ``design``'s ``rows``
+    (None: all) to ``targets``.
 
     The closed form scikit-learn's ``Ridge(solver="cholesky")`` solves, in whichever form
     is smaller: the dual ``(n, n)`` system where there are fewer samples than scores, else
@@ -298,21 +412,17 @@ def _ridge(source_scores, targets, alpha):
 
     Returns ``(coef, intercept)`` of shapes ``(n_targets, K)`` and ``(n_targets,)``.
     """
-    n, k = source_scores.shape
+    n, k = design.n_rows(rows), design.shape[1]
     target_mean = targets.mean(axis=0)
     targets = targets - target_mean
-    mean = np.zeros(k)
-    for _, features in _log_chunks(source_scores):
-        mean += features.sum(axis=0)
-    mean /= n
+    mean = design.row_mean(rows)
     if n < k:
-        features = log_scores(np.asarray(source_scores, dtype=np.float64)) - mean
-        dual = _solve_psd(features @ features.T, targets, alpha)
-        coef = dual.T @ features
+        kernel, features = design.kernel(rows)
+        coef = _solve_psd(kernel, targets, alpha).T @ features
     else:
         gram, cross = np.zeros((k, k)), np.zeros((k, targets.shape[1]))
-        for part, features in _log_chunks(source_scores):
-            features -= mean
+        for part, features in design.chunks(rows):
+            features = features - mean
             gram += features.T @ features
             cross += features.T @ targets[part]
         coef = _solve_psd(gram, cross, alpha).T
@@ -320,7 +430,7 @@ def _ridge(source_scores, targets, alpha):
 
 
 def _solve_psd(matrix, rhs, alpha):
-    """``(matrix + alpha I)^-1 rhs`` for a positive semi-definite ``matrix``."""
+    """``(matrix + alpha I)^-1 rhs`` for a positive semi-definite ``matrix`` (overwritten)."""
     from scipy.linalg import LinAlgWarning, eigh, solve
 
     matrix.flat[::matrix.shape[0] + 1] += alpha

@@ -23,7 +23,7 @@ one on top-k answers, and ``"fitted"`` for the heads that are not fitted to outp
 import numpy as np
 
 from .._state import StateError, read_field, read_text
-from ._label_maps import (RowsOf, answers_top_k, apply_linear_map, check_label_map,
+from ._label_maps import (LogScores, RowsOf, answers_top_k, apply_linear_map, check_label_map,
                           label_map_prior)
 
 OBJECTIVES = ("held-out", "average", "fitted")
@@ -89,14 +89,26 @@ class Objective:
 
     def refit(self, scores, y, idx):
         """Refit on the latest answers of samples ``idx`` (labels ``y``)."""
+        # The head and the two half heads read the same answers: their log scores are
+        # taken once, and the halves' kernels sliced from the whole one the head forms.
+        scores = self._shared(scores, whole=True)
         self.head.refit(scores, y, idx)
         self._fit_halves(scores, y, idx)
+
+    def _shared(self, scores, whole=False):
+        """``scores`` as a :class:`~skbar.heads.LogScores` for the fits of a linear head;
+        the kernel of all rows shared where the head is also fitted on all (``whole``):
+        for the halves alone, their own kernels cost half as much."""
+        if scores is None or not hasattr(self.head, "fit_coef") or isinstance(scores, LogScores):
+            return scores
+        return LogScores(scores, shared=whole and self.kind == "held-out")
 
     def _fit_halves(self, scores, y, idx):
         self.half_heads_ = None
         self._average = None  # the label map may have changed
         if self.kind != "held-out" or idx is None or scores is None:
             return
+        scores = self._shared(scores)
         halves = [np.flatnonzero(np.asarray(idx) % 2 == half) for half in (0, 1)]
         if all(np.unique(y[rows]).size >= 2 for rows in halves):
             # Each half's head, its temperature fitted on the other half (where it is
