@@ -6,6 +6,8 @@ scikit-learn checks it (image files as they are) and prepared a batch at a time
 (:class:`~skbar.canvas.Samples`), never copied whole.
 """
 
+import sys
+
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
@@ -50,9 +52,10 @@ class InputsMixin:
         so it is not converted here: its shape is checked against ``fit`` (by
         ``check_like_fit``) and its pixels by each batch.
         """
-        from .datasets import ImageFiles
-
-        if not isinstance(X, ImageFiles):
+        # ImageFiles only exists once skbar.datasets is imported: a fit on arrays does
+        # not import it (and scipy.signal with it).
+        datasets = sys.modules.get("skbar.datasets")
+        if datasets is None or not isinstance(X, datasets.ImageFiles):
             if fitting:
                 return validate_data(self, X, y, allow_nd=True, dtype="numeric",
                                      ensure_min_samples=2)
