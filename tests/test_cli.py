@@ -70,9 +70,12 @@ def test_the_progress_bar_shows_queries_loss_and_cost(capsys):
     err = capsys.readouterr().err
     last = err.replace("\r", "\n").strip().splitlines()[-1]
     loss = clf.loss_curve_[-1]
-    assert f"queries={clf.n_queries_ - 40:,d}" in last  # before the final pass
+    # The last line: every query, the final pass's included, and which program shipped.
+    assert f"queries={clf.n_queries_:,d}" in last
     assert f"loss={loss:.4f}" in last
-    assert f"cost={(clf.n_queries_ - 40) * 2.0 / 1000:.2f}" in last
+    assert f"cost={clf.n_queries_ * 2.0 / 1000:.2f}" in last
+    shipped = "searched program" if clf.search_check_["kept"] == "searched" else "start (probe)"
+    assert f"shipped={shipped}" in last
 
 
 def test_version_prints_the_package_version(capsys):
