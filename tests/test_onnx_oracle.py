@@ -11,17 +11,18 @@ from skbar import BlackBoxReprogrammingClassifier, OnnxOracle
 
 
 def _linear_model(path, layout, n_classes=5, size=6, seed=0, softmax_output=False,
-                  float16=False, flat_name="flat"):
+                  float16=False, flat_name="flat", dynamic=False):
     """A tiny ONNX classifier: flatten, MatMul, Add (and Softmax); weights kept for checks.
 
     ``float16`` makes the input float16 (cast to float32 inside); ``flat_name`` names the
-    flattened tensor.
+    flattened tensor; ``dynamic`` leaves the input's height and width unnamed sizes.
     """
     rng = np.random.RandomState(seed)
     d = size * size * 3
     weights = rng.randn(d, n_classes).astype(np.float32)
     bias = rng.randn(n_classes).astype(np.float32)
-    shape = ["n", 3, size, size] if layout == "NCHW" else ["n", size, size, 3]
+    side = "side" if dynamic else size
+    shape = ["n", 3, side, side] if layout == "NCHW" else ["n", side, side, 3]
     nodes = [
         helper.make_node("Flatten", ["x"], [flat_name], axis=1),
         helper.make_node("MatMul", [flat_name, "W"], ["mm"]),
@@ -183,6 +184,22 @@ def test_the_host_leaves_canvases_to_the_graph(tmp_path, monkeypatch):
     # Anything else is made a contiguous float32 array once, then passed on.
     oracle.predict_proba(canvases.astype(np.float64)[:, ::-1])
     assert fed[-1].dtype == np.float32 and fed[-1].flags.c_contiguous
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_a_dynamic_model_takes_the_canvas_size_given(tmp_path, layout):
+    path = str(tmp_path / "d.onnx")
+    weights, bias = _linear_model(path, layout, dynamic=True)
+    kwargs = dict(scale=255, mean=[120, 110, 100], std=[60, 50, 40], output="logits")
+    assert OnnxOracle(path, **kwargs).input_shape is None
+    oracle = OnnxOracle(path, input_shape=(6, 6, 3), **kwargs)
+    assert oracle.preprocessing_in_graph
+    assert oracle._session.get_inputs()[0].shape == ["n", 6, 6, 3]
+    canvases = np.random.RandomState(10).rand(4, 6, 6, 3).astype(np.float32)
+    np.testing.assert_allclose(
+        oracle.predict_proba(canvases),
+        _expected(canvases, weights, bias, layout, 255, [120, 110, 100], [60, 50, 40]),
+        rtol=0, atol=1e-5)
 
 
 def test_float16_model_gets_a_cast_node(tmp_path):
