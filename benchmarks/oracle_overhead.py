@@ -7,7 +7,7 @@
    run is handed inputs already in the model's layout and normalisation and returns
    logits; the oracle takes ``[0, 1]`` NHWC canvases and returns probabilities. On a
    tiny model (an average pool and one matrix product, one thread), where the host's
-   work shows, and on EfficientNet-Lite0.
+   work shows, with the conventions in the graph and in NumPy, and on EfficientNet-Lite0.
 3. **A fit's queries a second against the bare model's images a second**, with
    EfficientNet-Lite0 as the oracle.
 
@@ -199,12 +199,16 @@ def main():
         for providers in provider_lists:
             label = providers[0].replace("ExecutionProvider", "")
             print(f"\n{label} (providers {providers}):")
-            tiny = OnnxOracle(tiny_path, providers=providers, scale=_SCALE, mean=_MEAN,
-                              std=_STD, output="logits", batch_size=args.batch, n_threads=1)
-            bare, wrapped, cpu = _against_bare(tiny, providers, 1, args.batch, n_batches,
-                                               5 * repeats)
-            print(f"  tiny model, 128 px, 1 thread: bare {bare:9.1f} img/s, OnnxOracle "
-                  f"{wrapped:9.1f} img/s, ratio {wrapped / bare:.2f} (in CPU time {cpu:.2f})")
+            for fuse in (True, False):
+                tiny = OnnxOracle(tiny_path, providers=providers, scale=_SCALE, mean=_MEAN,
+                                  std=_STD, output="logits", batch_size=args.batch,
+                                  n_threads=1, fuse_preprocessing=fuse)
+                bare, wrapped, cpu = _against_bare(tiny, providers, 1, args.batch, n_batches,
+                                                   5 * repeats)
+                where = "" if fuse else ", conventions in NumPy (fuse_preprocessing=False)"
+                print(f"  tiny model, 128 px, 1 thread{where}: bare {bare:9.1f} img/s, "
+                      f"OnnxOracle {wrapped:9.1f} img/s, ratio {wrapped / bare:.2f} "
+                      f"(in CPU time {cpu:.2f})")
             lite = zoo.load("efficientnet-lite0", image_size=args.image_size,
                             providers=providers, batch_size=args.batch, n_threads=args.threads)
             size = lite.input_shape[0]
