@@ -89,6 +89,13 @@ def test_session_is_lazy_left_out_of_pickles_and_reopened(tmp_path):
     copy = pickle.loads(pickle.dumps(oracle))
     assert copy._session is None
     np.testing.assert_array_equal(copy.predict_proba(canvases), before)
+    # A pickle made before fuse_preprocessing existed opens with the conventions in the graph.
+    state = oracle.__getstate__()
+    del state["fuse_preprocessing"]
+    old = OnnxOracle.__new__(OnnxOracle)
+    old.__dict__.update(state)
+    np.testing.assert_array_equal(old.predict_proba(canvases), before)
+    assert old.preprocessing_in_graph
 
 
 def test_providers_may_carry_their_options(tmp_path):

@@ -122,7 +122,7 @@ class OnnxOracle:
             if self._input_shape is None:
                 self._input_shape = canvas_shape_from_model(shape, layout)
             source, self._outputs = self.path, None
-            if self.fuse_preprocessing:
+            if getattr(self, "fuse_preprocessing", True):  # absent from older pickles
                 try:
                     source, self._outputs = self._fused(model)
                 except ValueError as exc:  # the file runs as it is, conventions in NumPy
