@@ -1,99 +1,224 @@
 """How much skbar adds on top of the model: measured in one run, printed as ratios.
 
-1. ``OnnxOracle.predict_proba`` against a bare ``onnxruntime.InferenceSession.run`` on the
-   same batches (the bare run is handed inputs already in the model's layout and
-   normalisation; the oracle does that work itself, from ``[0, 1]`` NHWC canvases).
-2. The share of a fit's wall time spent outside the oracle: skbar's own NumPy work
-   (program, canvases, mapping, loss, estimator, optimiser).
+1. **skbar's own work per query**, with a free oracle (one that answers from a stored
+   table, so nothing but skbar runs): a fit with the defaults on scikit-learn's digits
+   (898 training images, the sample at three quarters of the canvas) at 128 and 224 px.
+2. **``OnnxOracle`` against bare ``InferenceSession.run``** on the same batches: the bare
+   run is handed inputs already in the model's layout and normalisation and returns
+   logits; the oracle takes ``[0, 1]`` NHWC canvases and returns probabilities. On a
+   tiny model (an average pool and one matrix product, one thread), where the host's
+   work shows, with the conventions in the graph and in NumPy, and on EfficientNet-Lite0.
+3. **A fit's queries a second against the bare model's images a second**, with
+   EfficientNet-Lite0 as the oracle.
+
+Rows 2 and 3 run on each ONNX Runtime execution provider present (the CPU; CUDA where
+this onnxruntime build has it).
 
 Usage::
 
-    python benchmarks/oracle_overhead.py [--image-size 128] [--providers CPUExecutionProvider]
+    python benchmarks/oracle_overhead.py             # 20,000 queries a fit
+    python benchmarks/oracle_overhead.py --quick     # 3,000 queries a fit, fewer repeats
 """
 
 import argparse
+import os
 import platform
+import tempfile
 import time
 
 import numpy as np
 
+# The EfficientNet-Lite normalisation (skbar.zoo._models): byte values, (x - 127) / 128.
+_SCALE, _MEAN, _STD = 255.0, (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
 
-def _best_of(fn, repeats):
-    times = []
+
+class StoredAnswers:
+    """A free oracle: answers read off a stored table of probabilities, in turn.
+
+    The fit does all of its own work (programs, canvases, mapping, loss, head, optimiser)
+    and the oracle costs next to nothing, so the fit's time is skbar's own.
+    """
+
+    def __init__(self, size, n_classes=1000, n_stored=8192, seed=0):
+        rng = np.random.RandomState(seed)
+        logits = 2.0 * rng.randn(n_stored, n_classes)
+        answers = np.exp(logits - logits.max(axis=1, keepdims=True))
+        self.answers = answers / answers.sum(axis=1, keepdims=True)
+        self.input_shape = (size, size, 3)
+        self.n_classes = n_classes
+        self._next = 0
+
+    def predict_proba(self, canvases):
+        n = len(canvases)
+        if self._next + n > len(self.answers):
+            self._next = 0
+        self._next += n
+        return self.answers[self._next - n:self._next]
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    # The demo's split: 898 training images.
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
+    return X_train, y_train
+
+
+def _fit(oracle, size, queries):
+    """Queries, wall and CPU seconds of a fit with the defaults, the sample at 3/4 of the
+    canvas."""
+    from skbar import BlackBoxReprogrammingClassifier
+
+    X, y = _digits()
+    clf = BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=3 * size // 4,
+                                          max_iter=10**9, max_queries=queries, random_state=0)
+    start, cpu = time.perf_counter(), time.process_time()
+    clf.fit(X, y)
+    return clf.n_queries_, time.perf_counter() - start, time.process_time() - cpu
+
+
+def _tiny_model(path, size=128, n_classes=1000, seed=0):
+    """An ONNX classifier that is almost free: a 16x16 average pool, one matrix product."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    cells = (size // 16) ** 2 * 3
+    weights = np.random.RandomState(seed).randn(cells, n_classes).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[16, 16],
+                          strides=[16, 16]),
+         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+         helper.make_node("MatMul", ["flat", "W"], ["logits"])],
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_classes])],
+        initializer=[numpy_helper.from_array(weights, "W")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                ir_version=8), path)
+    return path
+
+
+def _bare_session(path, providers, n_threads):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if n_threads is not None:
+        options.intra_op_num_threads = n_threads
+    return ort.InferenceSession(path, options, providers=providers)
+
+
+def _against_bare(oracle, providers, n_threads, batch, n_batches, repeats):
+    """Images a second through bare ``InferenceSession.run`` and through the oracle.
+
+    Both see the same batches; the bare session gets them already transposed and
+    normalised. Each batch is run by the two in turn, ``repeats`` times, and each keeps
+    its fastest time per batch: what a machine shared with other work leaves least
+    disturbed. Also returns the ratio of the two in CPU time (the process's, all threads),
+    which waiting for a busy core does not inflate.
+    """
+    session = _bare_session(oracle.path, providers, n_threads)
+    name = session.get_inputs()[0].name
+    H, W, C = oracle.input_shape
+    rng = np.random.RandomState(0)
+    canvases = [rng.rand(batch, H, W, C).astype(np.float32) for _ in range(n_batches)]
+    prepared = [np.ascontiguousarray(((c * _SCALE - np.float32(_MEAN)) / np.float32(_STD))
+                                     .transpose(0, 3, 1, 2), dtype=np.float32)
+                for c in canvases]
+    session.run(None, {name: prepared[0]})  # warm up both
+    oracle.predict_proba(canvases[0])
+    # Fastest wall time and CPU time per batch: [bare, oracle] x [wall, CPU].
+    best = np.full((2, 2, n_batches), np.inf)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, (x, c) in enumerate(zip(prepared, canvases)):
+            for who, run in enumerate((lambda: session.run(None, {name: x}),
+                                       lambda: oracle.predict_proba(c))):
+                start, cpu = time.perf_counter(), time.process_time()
+                run()
+                best[who, :, i] = np.minimum(best[who, :, i],
+                                             (time.perf_counter() - start,
+                                              time.process_time() - cpu))
+    n_images = batch * n_batches
+    (bare, bare_cpu), (wrapped, wrapped_cpu) = n_images / best.sum(axis=2)
+    return bare, wrapped, wrapped_cpu / bare_cpu
+
+
+def _providers_present():
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    present = [["CPUExecutionProvider"]]
+    if "CUDAExecutionProvider" in available:
+        present.append(["CUDAExecutionProvider", "CPUExecutionProvider"])
+    return present
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="efficientnet-lite0")
-    parser.add_argument("--image-size", type=int, default=None)
+    parser.add_argument("--quick", action="store_true",
+                        help="3,000 queries a fit, 3 repeats, 2 batches (about a minute)")
+    parser.add_argument("--queries", type=int, default=None,
+                        help="queries a fit (20,000; 3,000 with --quick)")
+    parser.add_argument("--model-queries", type=int, default=None,
+                        help="queries of the fit on EfficientNet-Lite0 (as --queries)")
+    parser.add_argument("--image-size", type=int, default=128,
+                        help="EfficientNet-Lite0's input resolution")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--fit-queries", type=int, default=6000)
-    parser.add_argument("--providers", nargs="*", default=None)
+    parser.add_argument("--batches", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="ONNX Runtime's threads for EfficientNet-Lite0 (its default)")
+    parser.add_argument("--providers", nargs="*", default=None,
+                        help="one provider list to run instead of each present, e.g. "
+                             "CUDAExecutionProvider CPUExecutionProvider")
     args = parser.parse_args()
+    queries = args.queries or (3000 if args.quick else 20000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    n_batches = args.batches or (2 if args.quick else 4)
 
     import onnxruntime as ort
-    from sklearn.datasets import load_digits
 
-    from skbar import PAPER_BAR, BlackBoxReprogrammingClassifier, zoo
+    from skbar import OnnxOracle, zoo
 
-    oracle = zoo.load(args.model, image_size=args.image_size, providers=args.providers,
-                      batch_size=args.batch)
-    H, W, C = oracle.input_shape
-    rng = np.random.RandomState(0)
-    canvases = [rng.rand(args.batch, H, W, C).astype(np.float32) for _ in range(args.batches)]
-    oracle.predict_proba(canvases[0])  # open the session, warm up
-    session = oracle._session  # the very same session, so only our wrapping differs
-    name = session.get_inputs()[0].name
-    prepared = [oracle._adapter.to_model(c) for c in canvases]
-    session.run(None, {name: prepared[0]})
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"onnxruntime {ort.__version__}; {queries} queries a fit, batches of {args.batch} "
+          f"x {n_batches}, each batch's best of {repeats} (of {5 * repeats} on the tiny model)")
 
-    bare = _best_of(lambda: [session.run(None, {name: x}) for x in prepared], args.repeats)
-    wrapped = _best_of(lambda: [oracle.predict_proba(c) for c in canvases], args.repeats)
-    n_images = args.batch * args.batches
+    print("\nskbar's own work, free oracle (stored answers), digits, defaults:")
+    _fit(StoredAnswers(32), 32, 2000)  # imports and first calls, outside the timings
+    for size in (128, 224):
+        spent, seconds, cpu = _fit(StoredAnswers(size), size, queries)
+        print(f"  {size} px canvas, {3 * size // 4} px sample: {spent} queries in "
+              f"{seconds:.2f} s, {1e6 * seconds / spent:6.1f} us a query "
+              f"({spent / seconds:,.0f} queries/s; CPU time {1e6 * cpu / spent:.1f} us)")
 
-    # Fit time inside and outside the oracle.
-    inside = [0.0]
-
-    class Timed:
-        input_shape = oracle.input_shape
-        n_classes = oracle.n_classes
-
-        def predict_proba(self, x):
-            start = time.perf_counter()
-            out = oracle.predict_proba(x)
-            inside[0] += time.perf_counter() - start
-            return out
-
-    X, y = load_digits(return_X_y=True)
-    shares = {}
-    for name, extra in (("BAR as published (skbar.PAPER_BAR)", PAPER_BAR),
-                        ("skbar defaults (learned head, SPSA-GC)", {})):
-        inside[0] = 0.0
-        clf = BlackBoxReprogrammingClassifier(
-            Timed(), sample_shape=(8, 8), embed_size=int(0.75 * H), label_map="random",
-            max_iter=10**9, max_queries=args.fit_queries, random_state=0, **extra)
-        start = time.perf_counter()
-        clf.fit(X[:300], y[:300])
-        fit = time.perf_counter() - start
-        shares[name] = (clf.n_queries_, fit, 1 - inside[0] / fit)
-
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"providers {session.get_providers()}, onnxruntime {ort.__version__}")
-    print(f"model: {args.model} at {H}x{W}, batch {args.batch} x {args.batches}, "
-          f"best of {args.repeats}")
-    print(f"bare InferenceSession.run: {n_images / bare:8.1f} img/s")
-    print(f"OnnxOracle.predict_proba:  {n_images / wrapped:8.1f} img/s")
-    print(f"oracle overhead vs bare ONNX Runtime: {wrapped / bare - 1:+.1%}")
-    for name, (queries, fit, share) in shares.items():
-        print(f"fit, {name}: {queries} queries in {fit:.1f} s, of which outside the oracle "
-              f"(skbar's own work): {share:.1%}")
+    provider_lists = [args.providers] if args.providers else _providers_present()
+    with tempfile.TemporaryDirectory() as folder:
+        tiny_path = _tiny_model(os.path.join(folder, "tiny.onnx"))
+        for providers in provider_lists:
+            label = providers[0].replace("ExecutionProvider", "")
+            print(f"\n{label} (providers {providers}):")
+            for fuse in (True, False):
+                tiny = OnnxOracle(tiny_path, providers=providers, scale=_SCALE, mean=_MEAN,
+                                  std=_STD, output="logits", batch_size=args.batch,
+                                  n_threads=1, fuse_preprocessing=fuse)
+                bare, wrapped, cpu = _against_bare(tiny, providers, 1, args.batch, n_batches,
+                                                   5 * repeats)
+                where = "" if fuse else ", conventions in NumPy (fuse_preprocessing=False)"
+                print(f"  tiny model, 128 px, 1 thread{where}: bare {bare:9.1f} img/s, "
+                      f"OnnxOracle {wrapped:9.1f} img/s, ratio {wrapped / bare:.2f} "
+                      f"(in CPU time {cpu:.2f})")
+            lite = zoo.load("efficientnet-lite0", image_size=args.image_size,
+                            providers=providers, batch_size=args.batch, n_threads=args.threads)
+            size = lite.input_shape[0]
+            bare, wrapped, cpu = _against_bare(lite, providers, args.threads, args.batch,
+                                               n_batches, repeats)
+            print(f"  EfficientNet-Lite0, {size} px: bare {bare:9.1f} img/s, OnnxOracle "
+                  f"{wrapped:9.1f} img/s, ratio {wrapped / bare:.2f} (in CPU time {cpu:.2f})")
+            spent, seconds, _ = _fit(lite, size, args.model_queries or queries)
+            print(f"  fit on EfficientNet-Lite0, {size} px: {spent} queries in {seconds:.1f} s, "
+                  f"{spent / seconds:9.1f} queries/s, ratio to bare {spent / seconds / bare:.2f}")
 
 
 if __name__ == "__main__":

@@ -150,6 +150,18 @@ def test_oracle_pickles(lite0, photos):
     np.testing.assert_allclose(clone.predict_proba(canvases), expected, atol=1e-6)
 
 
+def test_lite0_conventions_in_the_graph_answer_as_numpy_did(lite0, photos):
+    canvases = np.concatenate([np.random.default_rng(2).random((1, 224, 224, 3),
+                                                               dtype=np.float32),
+                               _canvases(lite0, photos)])
+    host = zoo.load("efficientnet-lite0", providers=["CPUExecutionProvider"], n_threads=2,
+                    fuse_preprocessing=False)
+    assert lite0.preprocessing_in_graph and not host.preprocessing_in_graph
+    assert lite0._session.get_inputs()[0].shape == ["batch", 224, 224, 3]
+    np.testing.assert_allclose(lite0.predict_proba(canvases), host.predict_proba(canvases),
+                               rtol=0, atol=1e-5)
+
+
 def test_batches_are_chunked(lite0, photos):
     canvases = _canvases(lite0, photos)
     one_at_a_time = zoo.load("efficientnet-lite0", batch_size=1, n_threads=2)

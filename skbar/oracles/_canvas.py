@@ -75,6 +75,9 @@ class CanvasAdapter:
         What ``output="auto"`` decided; None before the first answer.
     dtype : numpy dtype
         What the model takes.
+    gain, offset : ndarray of float32
+        The normalisation as one affine map, ``x * gain + offset`` per channel (one
+        value, or one per channel).
     """
 
     def __init__(self, layout, channel_order="RGB", scale=1.0, mean=None, std=None,
@@ -99,10 +102,11 @@ class CanvasAdapter:
         # (x * scale - mean) / std == x * gain + offset: one affine map, per channel.
         std = np.ones(1, np.float32) if self.std is None else self.std
         mean = np.zeros(1, np.float32) if self.mean is None else self.mean
+        self.gain = (np.float32(self.scale) / std).astype(np.float32)
+        self.offset = (-mean / std).astype(np.float32)
         per_channel = (-1, 1, 1) if layout == "NCHW" else (-1,)
-        self._gain = (np.float32(self.scale) / std).astype(np.float32).reshape(per_channel)
-        offset = (-mean / std).astype(np.float32).reshape(per_channel)
-        self._offset = offset if np.any(offset) else None
+        self._gain = self.gain.reshape(per_channel)
+        self._offset = self.offset.reshape(per_channel) if np.any(self.offset) else None
 
     def to_model(self, canvases):
         x = np.asarray(canvases, dtype=np.float32)

