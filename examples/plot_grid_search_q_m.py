@@ -13,11 +13,10 @@ against the number of steps: a step of SPSA costs ``2 q`` queries per sample of 
 minibatch, so ``q=2`` buys about 35 steps of 32 samples where ``q=5`` buys 14. At this
 budget the steps win. ``m`` is the number of labels the learned head starts from.
 
-The budget matters. With 1,500 queries a fit, the two passes over the 200 training
-samples of a fold take 400 and the search gets a handful of steps: no searched program
-reads better than the grey frame it started from, every fit ships that start (the
-black-box linear probe, with a :class:`~skbar.ProbeShippedWarning`), and the grid's
-points tie. A scorer reads the queries each fit spent from its ``n_queries_``.
+The fit ships a searched program only where it reads better than the grey frame it
+started from (the black-box linear probe), so the grid compares programs that earned
+their place, and cross-validation picks among them. A scorer reads the queries each fit
+spent from its ``n_queries_``.
 """
 
 import matplotlib.pyplot as plt
