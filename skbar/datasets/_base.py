@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from sklearn.utils import Bunch, check_random_state
 
-from ..program import match_channels, resize_images
+from ..canvas import match_channels, resize_images
 
 
 def as_directory(root, what):
