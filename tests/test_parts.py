@@ -140,3 +140,26 @@ def test_strategies_are_resolved_into_fitted_copies(task):
     np.testing.assert_array_equal(clf.program_, np.zeros_like(clf.program_) + shipped)
     assert isinstance(clf.gradient_, SPSA)
     assert clf.queries_per_step(len(X)) == 2 * 5 * 16  # two-sided, q = 5, batches of 16
+
+
+def test_renamed_names_still_work_for_a_release_and_name_their_replacement(task):
+    import importlib
+    import sys
+
+    X, y, _, _ = task
+    with pytest.warns(FutureWarning, match="'mapping' was renamed 'label_map'.*"
+                                           "pass label_map='random'"):
+        old = _small(mapping="random").fit(X, y)
+    with pytest.warns(FutureWarning, match="'output_mapping' was renamed 'head'"):
+        _small(output_mapping="average").fit(X, y)
+    with pytest.warns(FutureWarning, match="output_mapping_ was renamed head_"):
+        assert old.output_mapping_ is old.head_
+    with pytest.warns(FutureWarning, match="search_mapping_ was replaced by objective_"):
+        assert old.search_mapping_ is old.objective_.head
+    with pytest.warns(FutureWarning, match="refit_output_mapping was renamed refit_head"):
+        assert old.refit_output_mapping(X, y) == len(X)
+    for module, new in (("skbar.output_mapping", "skbar.heads"), ("skbar.mapping", "skbar.heads"),
+                        ("skbar.program", "skbar.canvas")):
+        sys.modules.pop(module, None)
+        with pytest.warns(FutureWarning, match=f"{module} moved to {new}"):
+            importlib.import_module(module)
