@@ -1,19 +1,42 @@
-"""Experiment: GridSearchCV over q and m on 300 digits, Lite0 at 32 px; argv: select budget."""
-import sys, warnings, time
-import numpy as np
+"""Experiment: ``GridSearchCV`` over ``q`` and ``m`` as the gallery's grid runs it.
+
+300 digits, EfficientNet-Lite0 at 32 px (24 px samples), 3-fold stratified CV; prints
+each grid point's mean accuracy and its spread over the folds.
+
+Usage::
+
+    python experiments/grid_q_m.py checked 5000    # select, max_queries a fit
+"""
+
+import sys
+import time
+import warnings
+
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
 from skbar import BlackBoxReprogrammingClassifier, zoo
-warnings.simplefilter("ignore")
-select, budget = sys.argv[1], int(sys.argv[2])
-X, y = load_digits(return_X_y=True)
-X, y = X[:300], y[:300]
-oracle = zoo.load("efficientnet-lite0", image_size=32)
-clf = BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=24, select=select,
-                                      max_queries=budget, max_iter=10**6, random_state=0)
-t = time.time()
-search = GridSearchCV(clf, {"q": [2, 5], "m": [1, 3]}, cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
-r = search.cv_results_
-for p, m, s in zip(r["params"], r["mean_test_score"], r["std_test_score"]):
-    print(select, budget, p, f"{m:.3f} ± {s:.3f}", flush=True)
-print("seconds", time.time() - t)
+
+
+def main(argv=None):
+    select, budget = (argv or sys.argv[1:]) or ("checked", "5000")
+    budget = int(budget)
+    warnings.simplefilter("ignore")
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    oracle = zoo.load("efficientnet-lite0", image_size=32)
+    clf = BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=24,
+                                          select=select, max_queries=budget, max_iter=10**6,
+                                          random_state=0)
+    started = time.time()
+    search = GridSearchCV(clf, {"q": [2, 5], "m": [1, 3]},
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    results = search.cv_results_
+    for params, mean, spread in zip(results["params"], results["mean_test_score"],
+                                    results["std_test_score"]):
+        print(select, budget, params, f"{mean:.3f} ± {spread:.3f}", flush=True)
+    print(f"{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
