@@ -36,8 +36,8 @@ def _tasks():
 class SharedSurrogate(Surrogate):
     """A surrogate whose search runs once per training set, shared by several fits."""
 
-    def __init__(self, model, max_queries):
-        super().__init__(model, max_queries)
+    def __init__(self, model, max_queries, gradients="zeroth-order", max_iter=100):
+        super().__init__(model, max_queries, gradients, max_iter)
         self._done = {}
 
     def search(self, estimator, X, y, canvas_shape):
@@ -54,8 +54,12 @@ def main():
     parser.add_argument("--budgets", default="3000,10000")
     parser.add_argument("--free", type=int, default=20000)
     parser.add_argument("--model", default="efficientnet-lite1")
+    parser.add_argument("--gradients", default="zeroth-order", choices=["zeroth-order", "true"])
+    parser.add_argument("--steps", type=int, default=100, help="steps with true gradients")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--skip-defaults", action="store_true",
+                        help="only the probe and the surrogate's fits")
     args = parser.parse_args()
     tasks = _tasks()
     label, task = tasks.parse_task(args.task)
@@ -63,18 +67,21 @@ def main():
     warnings.simplefilter("ignore")
     for seed in (int(s) for s in args.seeds.split(",")):
         X_train, y_train, X_test, y_test = tasks.split(task, seed)
-        surrogate = SharedSurrogate(args.model, args.free)
+        surrogate = SharedSurrogate(args.model, args.free, args.gradients, args.steps)
         rows = []
         started = time.time()
         probe = BlackBoxReprogrammingClassifier(oracle, max_iter=0, random_state=seed)
         rows.append(("probe", 0, probe.fit(X_train, y_train), None))
         for budget in (int(b) for b in args.budgets.split(",")):
-            for name, extra in (("defaults", {}), ("surrogate", {"surrogate": surrogate})):
+            methods = (("defaults", {}), ("surrogate", {"surrogate": surrogate}))
+            for name, extra in methods[args.skip_defaults:]:
                 clf = BlackBoxReprogrammingClassifier(oracle, max_iter=10**9,
                                                       max_queries=budget, random_state=seed,
                                                       **extra)
                 rows.append((name, budget, clf.fit(X_train, y_train), None))
         for name, budget, clf, _ in rows:
+            if name == "surrogate" and args.gradients == "true":
+                name = "surrogate-true-gradients"
             row = {"task": label, "seed": seed, "method": name, "budget": budget,
                    "free": args.free if name == "surrogate" else 0, "model": args.model,
                    "accuracy": round(float(clf.score(X_test, y_test)), 4),

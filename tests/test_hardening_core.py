@@ -204,3 +204,7 @@ def test_a_surrogate_s_program_is_where_the_paid_search_starts_and_its_queries_a
             paid, surrogate=Surrogate(RandomNetworkOracle(input_shape=(16, 16, 1)))).fit(X, y)
     with pytest.raises(ValueError, match="max_queries must be a positive whole number"):
         Surrogate(max_queries=0)
+    with pytest.raises(ValueError, match="gradients must be 'zeroth-order' or 'true'"):
+        Surrogate(gradients="exact")
+    with pytest.raises(ValueError, match="model must be a zoo name"):
+        Surrogate(local, gradients="true")
