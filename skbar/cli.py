@@ -47,10 +47,10 @@ def _demo(args):
 
     common = dict(sample_shape=(8, 8), embed_size=args.embed_size, q=args.q, m=args.m,
                   batch_size=args.batch_size, max_iter=10**9, random_state=args.seed)
-    # skbar's defaults: a learned output mapping, SPSA-GC on an 8x8 program.
+    # skbar's defaults: a learned head, SPSA-GC on an 8x8 program.
     clf = BlackBoxReprogrammingClassifier(oracle, max_queries=args.max_queries, verbose=1,
                                           **common)
-    print("skbar's defaults (learned output mapping, SPSA-GC):")
+    print("skbar's defaults (learned head, SPSA-GC):")
     clf.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
     reprogrammed = clf.score(X_test, y_test)

@@ -329,7 +329,7 @@ class QueryCurveDisplay:
 
         Step ``k``'s minibatch loss (``loss_curve_[k]``, measured before the step) is
         drawn at the queries the search had spent when the step ended,
-        ``(k + 1) * queries_per_step``. The one-off passes of the output mapping (one
+        ``(k + 1) * queries_per_step``. The one-off passes of the head (one
         query per training sample and view, before the search and after it) are not on this axis;
         ``n_queries_`` counts them.
 

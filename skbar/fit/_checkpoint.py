@@ -45,8 +45,8 @@ def save_checkpoint(path, state):
 
 
 #: The fields a checkpoint holds (:meth:`BlackBoxReprogrammingClassifier.get_fit_state`),
-#: besides the states of the output mapping, the search's mapping and the optimiser,
-#: saved under the name of a part (:data:`PARTS`). A member of the file named otherwise is refused.
+#: besides the states of the head, the objective and the optimiser, saved under the name
+#: of their part (:data:`PARTS`). A member of the file named otherwise is refused.
 FIELDS = frozenset({
     "program", "label_map", "classes", "n_queries", "n_iter", "loss_curve",
     "n_source_classes", "n_views", "data_min", "data_max", "rng_keys", "rng_pos",

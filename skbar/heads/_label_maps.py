@@ -174,7 +174,7 @@ def label_map_prior(label_map, n_source):
 
 
 def fit_linear_map(source_scores, y, n_classes, alpha=10.0, label_map=None, calibration=None):
-    """A learned output mapping: ridge regression from log source scores to the classes.
+    """A learned head: ridge regression from log source scores to the classes.
 
     The alternative to the fixed multi-label average (see ILM-VP, Chen et al. 2023, and
     the "linear probe" of black-box transfer): each target class gets a weight for every
@@ -444,7 +444,7 @@ def _solve_psd(matrix, rhs, alpha):
 
 
 def apply_linear_map(source_scores, coef, intercept):
-    """Target-class probabilities from a learned output mapping (rows sum to one)."""
+    """Target-class probabilities from a learned head (rows sum to one)."""
     from scipy.special import softmax
 
     return softmax(log_scores(source_scores) @ coef.T + intercept, axis=1)
