@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._inputs import InputsMixin
-from ._parts import GRADIENTS, LOSSES, OPTIMIZERS, resolve_parts
+from ._parts import GRADIENTS, LOSSES, OPTIMIZERS, resolve_parts, resolve_q
 from ._renamed import RenamedMixin
 from .canvas import Views, first_views
 from .fit import (SELECT, AnswerCache, SearchSetup, answer_chunks, finish, first_pass,
@@ -75,11 +75,14 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
     program_shape : "auto", tuple of int or None, default="auto"
         ``(h, w)`` of a reduced ``W``, bilinearly upsampled to the canvas (AutoZOOM);
         ``"auto"`` is 8x8 (or the canvas, if smaller); None is the full canvas.
-    q : int, default=5
+    q : int or "auto", default="auto"
         Loss evaluations that inform one step: random directions per gradient estimate
         (a step costs ``(q + 1) * batch_size`` queries, ``2 q * batch_size`` with
         two-sided differences), or candidates per generation of an evolution strategy
-        (``optimizer="cma"``: ``q * batch_size``).
+        (``optimizer="cma"``: ``q * batch_size``). ``"auto"`` is 5, or 2 where the budget
+        left after the first pass (and the final pass it reserves) buys fewer than 30
+        steps at 5: at a small budget more steps do more than better estimates. Resolved
+        in ``q_``.
     m : int or "auto", default="auto"
         Source labels per target class in the multi-label mapping. Every head
         starts from it: the average over them (``"average"``, ``"iterative"``) or the
@@ -190,6 +193,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         Images sent to the oracle during ``fit`` (all fits, with ``warm_start``).
     n_iter_ : int
         Optimisation steps taken.
+    q_ : int
+        The ``q`` the search ran, ``"auto"`` resolved.
     loss_curve_ : list of float
         Minibatch loss at each step, before the step.
     stop_reason_ : str
@@ -259,7 +264,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         "embed_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "rescale": ["boolean"],
         "program_shape": [StrOptions({"auto"}), tuple, list, None],
-        "q": [Interval(Integral, 1, None, closed="left")],
+        "q": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "m": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "label_map": [StrOptions({"frequency", "random"}), "array-like"],
         "head": [StrOptions(set(HEADS)), HasMethods(["start", "transform", "refit"])],
@@ -287,7 +292,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
     }
 
     def __init__(self, oracle=None, *, sample_shape=None, embed_size=None, rescale=True,
-                 program_shape="auto", q=5, m="auto", label_map="frequency", head="linear",
+                 program_shape="auto", q="auto", m="auto", label_map="frequency", head="linear",
                  objective="auto", views="auto", select="checked", surrogate=None, loss="focal",
                  class_weight=None, gradient="spsa", optimizer="spsa-gc", batch_size=32,
                  max_iter=100, max_queries=None, warm_start=False, callbacks=None, verbose=0,
@@ -413,7 +418,10 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
                 self, fit.X, self.classes_[fit.y], program.canvas_shape)
         self.program_ = w
         self.n_queries_, self.n_iter_, self.loss_curve_ = fit.counter.n_queries, 0, []
-        self.optimizer_ = parts.optimizer.start(w, self.q, self.gradient_, fit.rng)
+        self.q_ = resolve_q(self.q, parts.optimizer, parts.gradient, fit.counter,
+                            reserve_for_final_pass(head, views, cache, len(fit.samples)),
+                            min(self.batch_size, len(fit.samples)))
+        self.optimizer_ = parts.optimizer.start(w, self.q_, self.gradient_, fit.rng)
         self._rng = fit.rng
 
     def _search(self, fit):
@@ -428,7 +436,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         setup = SearchSetup(
             optimizer=self.optimizer_, objective=self.objective_, views=views,
             samples=fit.samples, y=fit.y, loss_fn=fit.loss_fn, counter=fit.counter, cache=cache,
-            rng=self._rng, max_iter=self.max_iter, batch_size=self.batch_size, q=self.q,
+            rng=self._rng, max_iter=self.max_iter, batch_size=self.batch_size, q=self.q_,
             gradient=self.gradient_, reserve=reserve, n_iter_before=self.n_iter_)
         n_iter_before = self.n_iter_
 
@@ -465,10 +473,12 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         ``optimizer.n_evaluations * min(batch_size, n_samples)``: ``(q + 1) * batch``
         for one-sided gradient estimates, ``2 q * batch`` for two-sided ones, ``q *
         batch`` for CMA-ES. The search reads one view of each sample, whatever
-        ``n_views_``. Needs no fit.
+        ``n_views_``. Needs no fit; with ``q="auto"``, the ``q`` the last fit resolved
+        (``q_``), else 5.
         """
         parts = resolve_parts(self, warn=False)
-        return parts.optimizer.n_evaluations(self.q, parts.gradient) * min(self.batch_size,
+        q = self.q if self.q != "auto" else getattr(self, "q_", 5)
+        return parts.optimizer.n_evaluations(q, parts.gradient) * min(self.batch_size,
                                                                             n_samples)
 
     def refit_head(self, X, y):

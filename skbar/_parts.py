@@ -95,7 +95,7 @@ def check_before_paying(estimator, parts, n_classes, n_source):
         The model's classes, where the oracle says (``n_classes`` attribute).
     """
     optimizer, head = parts.optimizer, parts.head
-    if isinstance(optimizer, CMAES) and estimator.q < 2:
+    if isinstance(optimizer, CMAES) and estimator.q != "auto" and estimator.q < 2:
         raise ValueError(f"optimizer='cma' ranks q candidate programs per step and needs "
                          f"q >= 2, got q={estimator.q}.")
     check_views(parts.views, head)
@@ -119,6 +119,20 @@ def check_before_paying(estimator, parts, n_classes, n_source):
         check_mapping_size(n_classes, n_source * n_views, label_map.shape[1])
     elif isinstance(estimator.m, Integral):
         check_mapping_size(n_classes, n_source, estimator.m)
+
+
+#: ``q="auto"``: 2 where the budget left after the passes buys fewer steps than this at 5.
+AUTO_Q_STEPS = 30
+
+
+def resolve_q(q, optimizer, gradient, counter, reserve, batch):
+    """``q``, with ``"auto"`` resolved against what the budget leaves for the search."""
+    if q != "auto":
+        return q
+    if isinstance(optimizer, CMAES):
+        return 5  # a population, not directions
+    left = counter.remaining() - reserve
+    return 2 if left < AUTO_Q_STEPS * optimizer.n_evaluations(5, gradient) * batch else 5
 
 
 def make_loss(estimator, y, classes):

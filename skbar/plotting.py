@@ -351,7 +351,7 @@ class QueryCurveDisplay:
         losses = np.asarray(estimator.loss_curve_, dtype=float)
         batch = estimator.batch_size if n_samples is None else min(estimator.batch_size,
                                                                    n_samples)
-        step_cost = estimator.optimizer_.n_evaluations(estimator.q, estimator.gradient_) * batch
+        step_cost = estimator.optimizer_.n_evaluations(estimator.q_, estimator.gradient_) * batch
         queries = step_cost * np.arange(1, losses.size + 1)
         name = type(estimator).__name__ if name is None else name
         display = cls({name: {"queries": queries, "score": losses}},

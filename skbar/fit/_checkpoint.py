@@ -51,6 +51,7 @@ FIELDS = frozenset({
     "program", "label_map", "classes", "n_queries", "n_iter", "loss_curve",
     "n_source_classes", "n_views", "data_min", "data_max", "rng_keys", "rng_pos",
     "rng_has_gauss", "rng_cached", "head", "optimizer", "canvas_shape", "data_fingerprint",
+    "q",
 })
 
 
@@ -264,6 +265,8 @@ def check_checkpoint(state, path):
     _check_label_map(fields, "label_map", classes.size, n_source * n_views)
     fields.integer("n_queries")
     fields.integer("n_iter")
+    if "q" in state:
+        fields.integer("q", low=1)
     fields.array("loss_curve", kinds="fiu", ndim=1, finite=False)
     if fields.number("data_min") > fields.number("data_max"):
         fields.fail("data_min", "is larger than data_max")

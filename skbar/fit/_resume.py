@@ -66,7 +66,7 @@ class ResumableMixin:
         core = {
             "program": self.program_, "label_map": self.label_map_,
             "classes": np.asarray(self.classes_).astype(str),
-            "n_queries": self.n_queries_, "n_iter": self.n_iter_,
+            "n_queries": self.n_queries_, "n_iter": self.n_iter_, "q": self.q_,
             "loss_curve": np.asarray(self.loss_curve_, dtype=float),
             "n_source_classes": self.n_source_classes_, "n_views": self.n_views_,
             "data_min": self.data_min_, "data_max": self.data_max_,
@@ -106,7 +106,8 @@ class ResumableMixin:
         fit.rng.set_state(("MT19937", np.asarray(state["rng_keys"], dtype=np.uint32),
                            int(state["rng_pos"]), int(state["rng_has_gauss"]),
                            float(state["rng_cached"])))
-        self.optimizer_ = fit.parts.optimizer.start(self.program_, self.q, fit.parts.gradient,
+        self.q_ = int(state["q"]) if "q" in state else (5 if self.q == "auto" else self.q)
+        self.optimizer_ = fit.parts.optimizer.start(self.program_, self.q_, fit.parts.gradient,
                                                     fit.rng)
         restore_part(self.optimizer_, state, "optimizer", path)
         self._rng = fit.rng
