@@ -34,10 +34,18 @@ oracle.input_shape
 # ``max_queries`` is a hard budget: the fit stops before it would send one image more.
 # Each 8x8 digit is resized to 48x48 pixels at the centre of the canvas; the program
 # covers the frame around it.
+import warnings
+
+from skbar import ProbeShippedWarning
+
 clf = BlackBoxReprogrammingClassifier(
     oracle, sample_shape=(8, 8), embed_size=48, max_queries=3000, max_iter=10**6,
     random_state=0)
-clf.fit(X_train, y_train)
+with warnings.catch_warnings(record=True) as caught:  # printed below, as a user reads it
+    warnings.simplefilter("always", ProbeShippedWarning)
+    clf.fit(X_train, y_train)
+for warning in caught:
+    print(f"{warning.category.__name__}: {warning.message}")
 print(f"test accuracy {clf.score(X_test, y_test):.3f} after {clf.n_queries_:,d} queries "
       f"({clf.n_iter_} steps, stopped on {clf.stop_reason_})")
 
