@@ -107,4 +107,4 @@ def warn_probe_shipped(check, n_queries):
         f"{check['start_accuracy']:.3f} for the start, not better by more than one standard "
         f"error ({check['margin']:.3f}), after {n_queries:,} queries. On the benchmark's tasks "
         f"the search pays from about {suggest:,} queries (max_queries); select='last' ships "
-        "the searched program regardless."), stacklevel=4)
+        "the searched program regardless."), stacklevel=5)
