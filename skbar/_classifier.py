@@ -403,7 +403,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
             n_source = cache.n_scores // views.n_views
         else:
             views = Views(program, first_views(parts.views))
-            n_source = fit.n_source or self._ask_n_source(fit, views, w)
+            n_source = fit.n_source or self._ask_n_source(fit, w)
             cache = AnswerCache(fit.y, n_source * views.n_views)
         self.head_, self.objective_ = start_head(
             head, parts.objective, parts.label_map, self.m, views=views, cache=cache,

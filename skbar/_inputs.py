@@ -132,7 +132,7 @@ class InputsMixin:
                 f"max_queries={self.max_queries}; raise max_queries, or use "
                 "label_map='random' with head='average'.")
 
-    def _ask_n_source(self, fit, views, w):
+    def _ask_n_source(self, fit, w):
         """The model's classes, from one query, for an oracle that does not say."""
         canvas = fit.program.compose(fit.program.frame(w), fit.samples.take([0]))
         return int(fit.counter(canvas).shape[1])

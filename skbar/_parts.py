@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.utils.class_weight import compute_class_weight
 
 from .canvas import check_views, first_views
-from .heads import HEADS, check_label_map, check_mapping_size
+from .heads import HEADS, check_label_map, check_mapping_size, resolve_objective
 from .losses import cross_entropy, focal_loss
 from .optim import CMAES, SGD, SPSA, SPSAGC, Adam, RandomDirections
 from .oracles import QueryCounter
@@ -99,10 +99,7 @@ def check_before_paying(estimator, parts, n_classes, n_source):
         raise ValueError(f"optimizer='cma' ranks q candidate programs per step and needs "
                          f"q >= 2, got q={estimator.q}.")
     check_views(parts.views, head)
-    if parts.objective == "held-out" and not hasattr(head, "fit_coef"):
-        raise ValueError(f"objective='held-out' fits the head on each half of the samples, "
-                         f"but head={type(head).__name__} is not fitted to outputs; use "
-                         "head='linear' or objective='auto'.")
+    resolve_objective(parts.objective, head, None)  # refuses what the head cannot do
     if n_source is None:
         return
     n_views = first_views(parts.views)

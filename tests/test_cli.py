@@ -195,7 +195,6 @@ def test_progress_without_a_budget_prints_after_round_step_counts():
 def test_progress_on_a_terminal_is_a_bar_redrawn_in_place():
     import io
 
-    pytest.importorskip("tqdm")
     from skbar.callbacks import ProgressBar
 
     class Terminal(io.StringIO):

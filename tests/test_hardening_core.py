@@ -36,7 +36,7 @@ def _oracle(n_classes=10):
 def test_a_setting_that_could_only_fail_later_is_refused_before_any_query(data, params,
                                                                            message):
     if params.get("optimizer") == "cma":
-        pytest.importorskip("cma")
+        pytest.importorskip("cma", reason="CMA-ES is the optional `es` extra")
     X, y = data
     oracle = _oracle()
     with pytest.raises(ValueError, match=message):

@@ -8,8 +8,6 @@ fixed views' columns never change once paid for. It also holds what the final ch
 compares the searched program against (:class:`StartOutputs`).
 """
 
-import copy
-
 import numpy as np
 
 from ..heads import RowsOf
@@ -128,7 +126,3 @@ class AnswerCache:
             return self.scores, self.labels, self.kept  # no copy
         rows = np.flatnonzero(self.known)
         return RowsOf(self.scores, rows), self.labels[rows], self.kept[rows]
-
-    def __getstate__(self):
-        # A cache travels only within a process (it is left out of pickles).
-        return copy.copy(self.__dict__)
