@@ -307,7 +307,7 @@ class LoadInitState(Callback):
     Examples
     --------
     >>> saver = CheckpointSaver("fit.npz")
-    >>> callbacks = [saver, LoadInitState(saver)]  # doctest: +SKIP
+    >>> callbacks = [saver, LoadInitState(saver)]
     """
 
     def __init__(self, checkpoint):
