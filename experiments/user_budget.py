@@ -1,0 +1,80 @@
+"""Experiment: settings of the search at a user's budget, read against the same seed's probe.
+
+Fits the defaults, and the defaults with each ``--config`` (estimator parameters as a
+JSON object; an optimiser or gradient given as ``{"optimizer": "SPSAGC",
+"optimizer__learning_rate": 0.03}`` is built from :mod:`skbar.optim`), on a real task's
+splits (benchmarks/real_tasks.py) and prints one JSON line per fit: test accuracy, the
+probe's (``max_iter=0``) on the same split, and which program the check shipped.
+
+Usage::
+
+    python experiments/user_budget.py --task digits --budget 3000 \
+        --config '{}' --config '{"batch_size": 16}' --out experiments/results/user_budget.jsonl
+"""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+
+from surrogate_start import ROOT, _tasks  # noqa: F401  (the benchmark's tasks)
+
+from skbar import BlackBoxReprogrammingClassifier, optim
+
+
+def build(config):
+    """Estimator parameters from ``config``: ``"optimizer": "SPSAGC"`` (or ``"gradient"``)
+    is the class of :mod:`skbar.optim` of that name, set by the ``name__param`` keys."""
+    params = {}
+    for part in ("optimizer", "gradient"):
+        name = config.get(part)
+        if isinstance(name, str) and hasattr(optim, name):
+            settings = {k.split("__", 1)[1]: v for k, v in config.items()
+                        if k.startswith(part + "__")}
+            params[part] = getattr(optim, name)(**settings)
+    for key, value in config.items():
+        if key not in params and not key.startswith(("optimizer__", "gradient__")):
+            params[key] = value
+    return params
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="digits")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--budget", type=int, default=3000)
+    parser.add_argument("--config", action="append", default=None)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    configs = args.config or ["{}"]
+    tasks = _tasks()
+    label, task = tasks.parse_task(args.task)
+    oracle = tasks.load_model(task.canvas, args.threads)
+    warnings.simplefilter("ignore")
+    for seed in (int(s) for s in args.seeds.split(",")):
+        X_train, y_train, X_test, y_test = tasks.split(task, seed)
+        probe = BlackBoxReprogrammingClassifier(oracle, max_iter=0, random_state=seed)
+        probe_accuracy = float(probe.fit(X_train, y_train).score(X_test, y_test))
+        for config in configs:
+            started = time.time()
+            clf = BlackBoxReprogrammingClassifier(oracle, max_iter=10**9,
+                                                  max_queries=args.budget, random_state=seed,
+                                                  **build(json.loads(config)))
+            clf.fit(X_train, y_train)
+            accuracy = float(clf.score(X_test, y_test))
+            row = {"task": label, "seed": seed, "budget": args.budget, "config": config,
+                   "accuracy": round(accuracy, 4), "probe": round(probe_accuracy, 4),
+                   "gain": round(accuracy - probe_accuracy, 4),
+                   "queries": int(clf.n_queries_), "n_iter": int(clf.n_iter_),
+                   "q": clf.q_, "check": clf.search_check_,
+                   "seconds": round(time.time() - started, 1)}
+            print(json.dumps(row), flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
