@@ -69,11 +69,6 @@ def run_child(checkout, size, queries, profile=False):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def load():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
@@ -102,7 +97,7 @@ def main():
                 us = 1e6 * result["seconds"] / result["queries"]
                 per_query[name].append(us)
                 print(f"{size}px {name:8s} {us:8.0f} us/query  ({result['queries']} queries, "
-                      f"{result['steps']} steps, {result['seconds']:.2f} s; load {load()})",
+                      f"{result['steps']} steps, {result['seconds']:.2f} s)",
                       flush=True)
         medians = {name: sorted(v)[len(v) // 2] for name, v in per_query.items()}
         line = f"{size}px median: this {medians['this']:.0f} us/query"

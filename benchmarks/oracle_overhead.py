@@ -14,10 +14,16 @@
 Rows 2 and 3 run on each ONNX Runtime execution provider present (the CPU; CUDA where
 this onnxruntime build has it).
 
+The learned head's refits solve linear systems with NumPy's BLAS (OpenBLAS). On a
+machine whose cores are busy with other work, OpenBLAS's own threads wait for each other
+and a solve can take many times longer than on one thread: run the benchmark with
+``OPENBLAS_NUM_THREADS=1`` there (the first line prints the setting).
+
 Usage::
 
     python benchmarks/oracle_overhead.py             # 20,000 queries a fit
     python benchmarks/oracle_overhead.py --quick     # 3,000 queries a fit, fewer repeats
+    OPENBLAS_NUM_THREADS=1 python benchmarks/oracle_overhead.py --quick   # a busy machine
 """
 
 import argparse
@@ -185,7 +191,9 @@ def main():
     from skbar import OnnxOracle, zoo
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"onnxruntime {ort.__version__}; {queries} queries a fit, batches of {args.batch} "
+          f"onnxruntime {ort.__version__}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; "
+          f"{queries} queries a fit, batches of {args.batch} "
           f"x {n_batches}, each batch's best of {repeats} (of {5 * repeats} on the tiny model)")
 
     print("\nskbar's own work, free oracle (stored answers), digits, defaults:")

@@ -37,13 +37,15 @@ class InputsMixin:
             callbacks.append(ProgressBar())
         return callbacks
 
-    def _samples(self, X, canvas_shape):
+    def _samples(self, X, canvas_shape, keep=False):
         """``X``'s samples as pixels in [0, 1], resized and with the canvas's channels,
-        each prepared when a batch takes it (:class:`~skbar.canvas.Samples`)."""
+        each prepared when a batch takes it (:class:`~skbar.canvas.Samples`), and kept
+        where ``keep`` (a fit's)."""
         check_like_fit(self, X)
         return Samples(X, canvas_shape[2], sample_shape=self.sample_shape,
                        embed_size=self.embed_size,
-                       data_range=(self.data_min_, self.data_max_) if self.rescale else None)
+                       data_range=(self.data_min_, self.data_max_) if self.rescale else None,
+                       keep=keep)
 
     def _check_input(self, X, y=None, fitting=False):
         """``X`` (and ``y``) checked as scikit-learn does; image files as they are.
@@ -109,7 +111,7 @@ class InputsMixin:
             self.data_min_, self.data_max_ = float(resume["data_min"]), float(resume["data_max"])
         self.sample_shape_in_ = X.shape[1:]
         self._data_fingerprint = data_fingerprint(X, y)
-        samples = self._samples(X, canvas_shape)
+        samples = self._samples(X, canvas_shape, keep=True)
         program = Program(canvas_shape, samples.sample_size, self._program_shape(canvas_shape))
         self.classes_, self.mask_, self.canvas_shape_ = classes, program.mask, canvas_shape
         self.gradient_ = parts.gradient

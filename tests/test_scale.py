@@ -59,8 +59,13 @@ def test_bytes_floats_and_a_memmap_give_the_same_program(tmp_path):
     np.testing.assert_array_equal(fits[2].reprogram(memmap[:5]), fits[0].reprogram(X[:5]))
 
 
-def test_fit_and_predict_memory_is_set_by_the_batch_not_by_n():
+def test_fit_and_predict_memory_is_set_by_the_batch_not_by_n(monkeypatch):
+    import skbar.canvas._samples
+
     # 3,000 samples resized to 32 px on a 64 px RGB canvas would be 37 MB as float32.
+    # A fit keeps its prepared samples up to KEPT_BYTES (tests/test_speed_samples.py):
+    # past that bound, here less than their 12 MB, memory follows the batch.
+    monkeypatch.setattr(skbar.canvas._samples, "KEPT_BYTES", 2**20)
     X, y = _digits_like(3000)
     oracle = FunctionOracle(lambda c: np.ones((len(c), 10)), (64, 64, 3))
     clf = BlackBoxReprogrammingClassifier(oracle, embed_size=32, q=2, max_iter=3,
@@ -69,6 +74,7 @@ def test_fit_and_predict_memory_is_set_by_the_batch_not_by_n():
     try:
         clf.fit(X, y)
         _, fit_peak = tracemalloc.get_traced_memory()
+        monkeypatch.undo()  # a prediction keeps nothing, whatever the bound
         tracemalloc.reset_peak()
         clf.predict(X)
         _, predict_peak = tracemalloc.get_traced_memory()

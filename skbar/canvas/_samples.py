@@ -6,6 +6,10 @@ resized and given the canvas's channels only when the search, a prediction or a 
 over the training set needs it (:meth:`Samples.take`), so peak memory follows the batch
 size, not the number of samples. The arithmetic is the one a whole-array conversion
 does, row by row, so a seeded fit gives the same program bit for bit either way.
+
+A fit takes the same samples again and again (the first pass, every minibatch, the final
+pass): its :class:`Samples` keep each sample once prepared (``keep=True``), up to
+:data:`KEPT_BYTES`, so that a sample is read and resized once a fit, not once a step.
 """
 
 from numbers import Integral
@@ -19,6 +23,13 @@ from ._program import match_channels, resize_images, to_images
 #: bytes, not samples, so that the pass costs the same few MiB for 8x8 digits and for
 #: 224-pixel photographs decoded from an :class:`~skbar.datasets.ImageFiles`.
 CHUNK_BYTES = 16 * 2**20
+
+#: Bytes a fit's :class:`Samples` may hold to keep every sample once prepared (float32,
+#: before grey is repeated over the canvas's channels). Resizing with Pillow dominates the
+#: preparation, and a minibatch would otherwise be resized again at every step. The bound
+#: holds about 7,000 grey samples at 96 px or 440 colour ones at 224 px; past it nothing
+#: is kept and each batch is prepared as it is taken, so memory follows the batch again.
+KEPT_BYTES = 256 * 2**20
 
 
 def chunk_rows(X):
@@ -66,6 +77,9 @@ class Samples:
     data_range : tuple of float, optional
         ``(min, max)`` mapped linearly to ``[0, 1]`` (clipped); None takes ``X`` as
         pixels already, clipped to ``[0, 1]``.
+    keep : bool, default=False
+        Keep each sample once prepared, for the next batch that takes it, where all of
+        them fit in :data:`KEPT_BYTES` (a fit's samples; a prediction's are taken once).
 
     Attributes
     ----------
@@ -73,7 +87,8 @@ class Samples:
         ``(h, w)`` of a prepared sample, as embedded on the canvas.
     """
 
-    def __init__(self, X, n_channels, *, sample_shape=None, embed_size=None, data_range=None):
+    def __init__(self, X, n_channels, *, sample_shape=None, embed_size=None, data_range=None,
+                 keep=False):
         self.X = X
         self.n_channels = int(n_channels)
         self.sample_shape = sample_shape
@@ -82,14 +97,34 @@ class Samples:
         self.embed_size = None if embed_size is None else tuple(embed_size)
         self.data_range = data_range
         # One sample prepared now: its size, and any layout error before a query is paid.
-        self.sample_size = tuple(self.take(np.arange(min(1, len(self)))).shape[1:3])
+        first = self._prepare(np.arange(min(1, len(self))))
+        match_channels(first, self.n_channels)
+        self.sample_size = tuple(first.shape[1:3])
+        # The samples prepared so far (rows where `_known`), or None: nothing kept.
+        self._kept = self._known = None
+        if keep and len(self) * 4 * int(np.prod(first.shape[1:])) <= KEPT_BYTES:
+            self._kept = np.empty((len(self),) + first.shape[1:], dtype=np.float32)
+            self._known = np.zeros(len(self), dtype=bool)
+            self._kept[:len(first)], self._known[:len(first)] = first, True
 
     def __len__(self):
         return self.X.shape[0]
 
     def take(self, idx):
         """The samples ``idx``, prepared: float32 ``(len(idx), h, w, n_channels)`` in [0, 1]."""
-        X = np.asarray(self.X[np.asarray(idx, dtype=np.intp)], dtype=np.float32)
+        idx = np.asarray(idx, dtype=np.intp)
+        if self._kept is None:
+            images = self._prepare(idx)
+        else:
+            new = np.unique(idx[~self._known[idx]])
+            if len(new):
+                self._kept[new], self._known[new] = self._prepare(new), True
+            images = self._kept[idx]
+        return match_channels(images, self.n_channels)
+
+    def _prepare(self, idx):
+        """The samples ``idx`` read, rescaled, laid out and resized, with their own channels."""
+        X = np.asarray(self.X[idx], dtype=np.float32)
         if self.data_range is None:
             X = np.clip(X, 0.0, 1.0)
         else:
@@ -99,7 +134,7 @@ class Samples:
         images = to_images(X, self.sample_shape)
         if self.embed_size is not None:
             images = resize_images(images, self.embed_size)
-        return match_channels(images, self.n_channels)
+        return images
 
     def chunks(self, rows):
         """``(indices, prepared samples)`` over all of ``X``, ``rows`` at a time, in order."""
