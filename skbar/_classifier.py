@@ -229,7 +229,9 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
     The estimator reaches the model only through ``oracle``: no step uses a true
     gradient. Peak memory of a step holds one minibatch of canvases, whatever ``q``:
     ``X`` (bytes or floats, in memory or a ``numpy.memmap``) is read, rescaled, resized
-    and composed a batch at a time, never copied whole. A learned head keeps
+    and composed a batch at a time; a fit keeps the prepared samples for its later steps
+    where they fit in ``skbar.canvas._samples.KEPT_BYTES`` (256 MiB), else prepares each batch
+    again. A learned head keeps
     the latest ``K`` scores (float32) of each training sample for its refits, of
     50,000 samples at most (``skbar.fit.MAX_REFIT_SAMPLES``): beyond that, of a
     fixed random subset of 50,000, the same whatever the seed, on which the head is
