@@ -16,7 +16,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._inputs import InputsMixin
-from ._parts import GRADIENTS, LOSSES, OPTIMIZERS, resolve_parts, resolve_q
+from ._parts import (GRADIENTS, LOSSES, OPTIMIZERS, resolve_gain, resolve_parts, resolve_q,
+                     small_budget)
 from ._renamed import RenamedMixin
 from .canvas import Views, first_views
 from .fit import (SELECT, AnswerCache, SearchSetup, answer_chunks, finish, first_pass,
@@ -79,10 +80,10 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         Loss evaluations that inform one step: random directions per gradient estimate
         (a step costs ``(q + 1) * batch_size`` queries, ``2 q * batch_size`` with
         two-sided differences), or candidates per generation of an evolution strategy
-        (``optimizer="cma"``: ``q * batch_size``). ``"auto"`` is 5, or 2 where the budget
-        left after the first pass (and the final pass it reserves) buys fewer than 30
-        steps at 5: at a small budget more steps do more than better estimates. Resolved
-        in ``q_``.
+        (``optimizer="cma"``: ``q * batch_size``). ``"auto"`` is 5, or 2 at a small budget,
+        where what is left after the first pass (and the final pass it reserves) buys
+        fewer than 30 steps at 5: there more steps do more than better estimates.
+        Resolved in ``q_``.
     m : int or "auto", default="auto"
         Source labels per target class in the multi-label mapping. Every head
         starts from it: the average over them (``"average"``, ``"iterative"``) or the
@@ -145,7 +146,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         ``antithetic``. Not used by ``optimizer="cma"`` (a warning says so).
     optimizer : {"spsa-gc", "sgd", "adam", "cma"} or Optimizer, default="spsa-gc"
         How ``W`` moves (:mod:`skbar.optim`): BlackVIP's Nesterov step with decaying
-        gain (:class:`~skbar.optim.SPSAGC`, first gain 0.01), SGD (the paper's, step
+        gain (:class:`~skbar.optim.SPSAGC`, first gain 0.01, or 0.05 at a small budget
+        as ``q`` defines it, so that a search of a few steps moves), SGD (the paper's, step
         0.05), Adam (ZO-AdaMM, step 0.01), or CMA-ES (:class:`~skbar.optim.CMAES`,
         ``cma`` package), which ranks ``q`` candidate programs per step and uses no
         gradient. An object sets its step size and other settings.
@@ -182,7 +184,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         answers with a label map of its own (chosen as ``label_map_`` is; an explicit
         ``label_map`` is read modulo the model's classes).
     gradient_, optimizer_ : object
-        The gradient estimator and optimiser the fit ran (the optimiser's state).
+        The gradient estimator and optimiser the fit ran (the optimiser's state; the
+        default's first gain as the budget set it, ``optimizer_.learning_rate``).
     program_ : ndarray
         The trained ``W``, of shape ``program_shape + (C,)`` or the canvas shape: where
         the search ended, or, where that read no better (``search_check_``), the
@@ -420,10 +423,12 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
                 self, fit.X, self.classes_[fit.y], program.canvas_shape)
         self.program_ = w
         self.n_queries_, self.n_iter_, self.loss_curve_ = fit.counter.n_queries, 0, []
-        self.q_ = resolve_q(self.q, parts.optimizer, parts.gradient, fit.counter,
-                            reserve_for_final_pass(head, views, cache, len(fit.samples)),
-                            min(self.batch_size, len(fit.samples)))
-        self.optimizer_ = parts.optimizer.start(w, self.q_, self.gradient_, fit.rng)
+        small = small_budget(parts.optimizer, parts.gradient, fit.counter,
+                             reserve_for_final_pass(head, views, cache, len(fit.samples)),
+                             min(self.batch_size, len(fit.samples)))
+        self.q_ = resolve_q(self.q, parts.optimizer, small)
+        optimizer = resolve_gain(self.optimizer, parts.optimizer, small)
+        self.optimizer_ = optimizer.start(w, self.q_, self.gradient_, fit.rng)
         self._rng = fit.rng
 
     def _search(self, fit):

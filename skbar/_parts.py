@@ -118,18 +118,38 @@ def check_before_paying(estimator, parts, n_classes, n_source):
         check_mapping_size(n_classes, n_source, estimator.m)
 
 
-#: ``q="auto"``: 2 where the budget left after the passes buys fewer steps than this at 5.
+#: A small budget: what is left after the passes buys fewer steps than this at ``q=5``.
 AUTO_Q_STEPS = 30
 
+#: The first gain of the default optimiser (``optimizer="spsa-gc"``) at a small budget:
+#: five times its own (0.01). Spall's gain decays with the steps taken, so a search of a
+#: few steps at the usual gain hardly leaves the grey frame it starts from.
+SMALL_BUDGET_GAIN = 0.05
 
-def resolve_q(q, optimizer, gradient, counter, reserve, batch):
-    """``q``, with ``"auto"`` resolved against what the budget leaves for the search."""
+
+def small_budget(optimizer, gradient, counter, reserve, batch):
+    """Whether the budget left for the search, after the ``reserve`` held for the final
+    pass, buys fewer than :data:`AUTO_Q_STEPS` steps at ``q=5``."""
+    left = counter.remaining() - reserve
+    return left < AUTO_Q_STEPS * optimizer.n_evaluations(5, gradient) * batch
+
+
+def resolve_q(q, optimizer, small):
+    """``q``, with ``"auto"`` resolved: 2 at a ``small`` budget (more steps do more than
+    better estimates there), else 5; 5 for CMA-ES (a population, not directions)."""
     if q != "auto":
         return q
     if isinstance(optimizer, CMAES):
-        return 5  # a population, not directions
-    left = counter.remaining() - reserve
-    return 2 if left < AUTO_Q_STEPS * optimizer.n_evaluations(5, gradient) * batch else 5
+        return 5
+    return 2 if small else 5
+
+
+def resolve_gain(named, optimizer, small):
+    """Give the default optimiser, where it was ``named`` (the string ``"spsa-gc"``), its
+    first gain for a ``small`` budget; an optimiser given as an object keeps its own."""
+    if small and isinstance(named, str) and named == "spsa-gc":
+        optimizer.set_params(learning_rate=SMALL_BUDGET_GAIN)
+    return optimizer
 
 
 def make_loss(estimator, y, classes):
