@@ -6,6 +6,7 @@ each grid point's mean accuracy and its spread over the folds.
 Usage::
 
     python experiments/grid_q_m.py checked 5000    # select, max_queries a fit
+    python experiments/grid_q_m.py checked 5000 600 32   # ... digits, canvas pixels
 """
 
 import sys
@@ -19,13 +20,13 @@ from skbar import BlackBoxReprogrammingClassifier, zoo
 
 
 def main(argv=None):
-    select, budget = (argv or sys.argv[1:]) or ("checked", "5000")
-    budget = int(budget)
+    args = list(argv or sys.argv[1:]) + ["checked", "5000", "300", "32"][len(argv or sys.argv[1:]):]
+    select, budget, n, size = args[0], int(args[1]), int(args[2]), int(args[3])
     warnings.simplefilter("ignore")
     X, y = load_digits(return_X_y=True)
-    X, y = X[:300], y[:300]
-    oracle = zoo.load("efficientnet-lite0", image_size=32)
-    clf = BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=24,
+    X, y = X[:n], y[:n]
+    oracle = zoo.load("efficientnet-lite0", image_size=size)
+    clf = BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=size * 3 // 4,
                                           select=select, max_queries=budget, max_iter=10**6,
                                           random_state=0)
     started = time.time()
@@ -34,7 +35,7 @@ def main(argv=None):
     results = search.cv_results_
     for params, mean, spread in zip(results["params"], results["mean_test_score"],
                                     results["std_test_score"]):
-        print(select, budget, params, f"{mean:.3f} ± {spread:.3f}", flush=True)
+        print(select, budget, n, size, params, f"{mean:.3f} ± {spread:.3f}", flush=True)
     print(f"{time.time() - started:.0f} s")
 
 

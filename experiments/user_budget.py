@@ -20,21 +20,25 @@ import warnings
 
 from surrogate_start import ROOT, _tasks  # noqa: F401  (the benchmark's tasks)
 
-from skbar import BlackBoxReprogrammingClassifier, optim
+from skbar import BlackBoxReprogrammingClassifier, heads, optim
+
+#: The modules whose classes a config names, by the parameter they are given to.
+PARTS = {"optimizer": optim, "gradient": optim, "head": heads}
 
 
 def build(config):
-    """Estimator parameters from ``config``: ``"optimizer": "SPSAGC"`` (or ``"gradient"``)
-    is the class of :mod:`skbar.optim` of that name, set by the ``name__param`` keys."""
+    """Estimator parameters from ``config``: ``"optimizer": "SPSAGC"`` (or ``"gradient"``,
+    ``"head": "LinearHead"``) is the class of :mod:`skbar.optim` (:mod:`skbar.heads`) of
+    that name, set by the ``name__param`` keys."""
     params = {}
-    for part in ("optimizer", "gradient"):
+    for part, module in PARTS.items():
         name = config.get(part)
-        if isinstance(name, str) and hasattr(optim, name):
+        if isinstance(name, str) and hasattr(module, name):
             settings = {k.split("__", 1)[1]: v for k, v in config.items()
                         if k.startswith(part + "__")}
-            params[part] = getattr(optim, name)(**settings)
+            params[part] = getattr(module, name)(**settings)
     for key, value in config.items():
-        if key not in params and not key.startswith(("optimizer__", "gradient__")):
+        if key not in params and not key.startswith(tuple(f"{p}__" for p in PARTS)):
             params[key] = value
     return params
 

@@ -170,7 +170,9 @@ def test_a_fit_that_ships_its_start_says_so_once_with_both_accuracies(data):
     message = str(shipped[0].message)
     assert f"{clf.search_check_['searched_accuracy']:.3f} against " \
            f"{clf.search_check_['start_accuracy']:.3f}" in message
-    assert "20,000 queries" in message and "select='last'" in message
+    # The budget it suggests: 10,000 at least, twice what was spent where that is more.
+    assert f"max_queries={max(10_000, 2 * clf.n_queries_):,}" in message
+    assert "select='last'" in message
     assert issubclass(ProbeShippedWarning, UserWarning)
     # select="last" ships where the search ended, and says nothing.
     with warnings.catch_warnings():
