@@ -4,11 +4,12 @@ For each task, regime, seed and method, one fit runs to the largest budget asked
 is scored on the way at each smaller one exactly as ``fit(max_queries=B)`` would have
 ended (benchmarks/query_efficiency.py, ``run_one``). Each scored budget is one row of a
 JSON-lines file, written as soon as it is known; a row already there is not run again, so
-an interrupted run continues where it stopped. ``--report`` prints the table, mean ± sd
-over seeds, that the docs read.
+an interrupted run continues where it stopped. ``--report`` prints the tables, mean ± sd
+over seeds, and the gains over the probe that the targets read; ``--docs FILE`` writes
+them into FILE between its two ``real_tasks`` markers (docs/query_efficiency.md).
 
     python benchmarks/real_tasks.py --tasks elpv,animal-mnist --seeds 0,1,2
-    python benchmarks/real_tasks.py --report
+    python benchmarks/real_tasks.py --report --docs docs/query_efficiency.md
 
 Tasks (a new stratified split per seed; ``name@E/C`` embeds the sample at E pixels in a
 canvas of C pixels, the source model's input, instead of the task's default):
@@ -39,7 +40,9 @@ the same figure at each budget so that a table row reads across.
 """
 
 import argparse
+import contextlib
 import functools
+import io
 import json
 import os
 import sys
@@ -308,6 +311,40 @@ def report(args):
                     cell += f" ({len(values)} seeds)"
                 cells.append(cell)
             print(f"| {budget:,d} ({most} seeds) | " + " | ".join(cells) + " |")
+        _print_gains(table, task, regime)
+
+
+def _print_gains(table, task, regime):
+    """The gain of the defaults and of the white-box ceiling over the same seed's probe, in
+    points, at each budget: what the targets read (the mean over seeds of the per-seed
+    differences)."""
+    for method in ("defaults", "white-box"):
+        lines = []
+        for budget in sorted({key[3] for key in table if key[:2] == (task, regime)}):
+            probe = table.get((task, regime, "probe", budget), {})
+            rows = table.get((task, regime, method, budget), {})
+            seeds = sorted(set(probe) & set(rows))
+            if seeds:
+                gains = [100 * (rows[s]["accuracy"] - probe[s]["accuracy"]) for s in seeds]
+                lines.append(f"{budget:,d}: {np.mean(gains):+.1f} (seeds "
+                             f"{', '.join(map(str, seeds))}: "
+                             + ", ".join(f"{g:+.1f}" for g in gains) + ")")
+        if lines:
+            print(f"\nThe {method} over the probe, in points: " + "; ".join(lines) + ".")
+
+
+#: The lines of a docs page between which ``--docs`` writes the report.
+BEGIN, END = "<!-- real_tasks.py --report: begin -->", "<!-- real_tasks.py --report: end -->"
+
+
+def write_into(path, text):
+    """Replace what lies between the ``BEGIN`` and ``END`` lines of ``path`` with ``text``."""
+    page = Path(path).read_text()
+    if BEGIN not in page or END not in page:
+        raise SystemExit(f"--docs {path}: expected the lines {BEGIN!r} and {END!r}")
+    head, rest = page.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    Path(path).write_text(f"{head}{BEGIN}\n{text.strip()}\n{END}{tail}")
 
 
 def main(argv=None):
@@ -323,8 +360,19 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results/real_tasks.jsonl",
                         help="the results file; with --report, one or more, comma-separated")
     parser.add_argument("--report", action="store_true", help="print the table; run nothing")
+    parser.add_argument("--docs", default=None,
+                        help="with --report: also write the tables into this file, between "
+                             f"its lines {BEGIN!r} and {END!r}")
     args = parser.parse_args(argv)
-    return report(args) if args.report else run(args)
+    if not args.report:
+        return run(args)
+    if args.docs is None:
+        return report(args)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        report(args)
+    print(printed.getvalue(), end="")
+    write_into(args.docs, printed.getvalue())
 
 
 if __name__ == "__main__":
