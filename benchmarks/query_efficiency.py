@@ -227,8 +227,10 @@ def run_one(oracle, task, method, seed, budget, params, checkpoints=CHECKPOINTS,
     started = time.perf_counter()
 
     def evaluate_due(estimator, queries_now):
-        # A budget B stops the fit where it cannot pay for the next step and the reserve.
-        while pending and queries_now + step_cost + reserve > pending[0]:
+        # A budget B stops the fit where it cannot pay for the next step and the reserve
+        # (a step at the q this fit resolved).
+        cost = estimator.queries_per_step(n) if hasattr(estimator, "q_") else step_cost
+        while pending and queries_now + cost + reserve > pending[0]:
             accuracy, spent = score(estimator, X_train, y_train, X_test, y_test)
             points.append({"budget": pending.pop(0), "queries": int(spent),
                            "accuracy": float(accuracy), "n_iter": int(estimator.n_iter_),
@@ -251,10 +253,37 @@ def run_one(oracle, task, method, seed, budget, params, checkpoints=CHECKPOINTS,
 
     # The white-box estimator takes one callable, the black-box one a list of callbacks.
     clf.set_params(**{"callback" if hasattr(clf, "callback") else "callbacks": callback})
-    if pending:
-        clf.fit(X_train, y_train)
-        evaluate_due(clf, float("inf"))
+    if not pending:
+        return points
+    groups = [list(pending)] if hasattr(clf, "callback") else \
+        _same_settings(initial, pending, reserve, n)
+    for group in groups:
+        # One fit per group of budgets that resolve q="auto" and the default optimiser's
+        # gain alike: a budget then ends as fit(max_queries=budget) would have.
+        pending[:] = group
+        fit = clone(clf).set_params(max_queries=group[-1]) if len(groups) > 1 else clf
+        fit.fit(X_train, y_train)
+        evaluate_due(fit, float("inf"))
     return points
+
+
+def _same_settings(initial, budgets, reserve, n):
+    """``budgets`` (ascending) cut into runs of those at which a fit resolves the same
+    settings: ``q="auto"`` and the default optimiser's first gain change where what is left
+    after the first pass and the ``reserve`` buys fewer than ``AUTO_Q_STEPS`` steps at
+    ``q=5`` (skbar._parts.small_budget)."""
+    from skbar._parts import AUTO_Q_STEPS
+
+    batch = min(initial.batch_size, n)
+    step_at_5 = initial.optimizer_.n_evaluations(5, initial.gradient_) * batch
+    groups = []
+    for budget in budgets:
+        small = budget - initial.n_queries_ - reserve < AUTO_Q_STEPS * step_at_5
+        if groups and groups[-1][0] == small:
+            groups[-1][1].append(budget)
+        else:
+            groups.append((small, [budget]))
+    return [group for _, group in groups]
 
 
 def run_baselines(oracle, task, embed_size):

@@ -47,6 +47,26 @@ def test_one_run_scores_every_budget_as_a_fit_with_that_budget(method):
         assert point["accuracy"] == pytest.approx(alone.score(X_test, y_test))
 
 
+def test_budgets_on_both_sides_of_a_small_budget_each_end_as_their_own_fit():
+    # 200 samples: 3,000 queries is a small budget (q=2, first gain 0.05), 20,000 is not
+    # (q=5, 0.01); one run to 20,000 would score 3,000 with the wrong settings.
+    benchmark = _benchmark()
+    X, y, X_test, y_test = make_task()
+    oracle = RandomNetworkOracle(record=False)
+    points = benchmark.run_one(oracle, (X, y, X_test, y_test, {}), "defaults", 0, 20000,
+                               {"embed_size": None, "method": {"m": 3}, "threads": None},
+                               checkpoints=(3000, 20000))
+    settings = []
+    for point in points:
+        alone = BlackBoxReprogrammingClassifier(
+            oracle, batch_size=32, max_iter=10**9, max_queries=point["budget"], m=3,
+            random_state=0).fit(X, y)
+        settings.append((alone.q_, alone.optimizer_.learning_rate))
+        assert (point["queries"], point["n_iter"]) == (alone.n_queries_, alone.n_iter_)
+        assert point["accuracy"] == pytest.approx(alone.score(X_test, y_test))
+    assert settings == [(2, 0.05), (5, 0.01)]
+
+
 def test_methods_split_at_commas_outside_json_lists():
     benchmark = _benchmark()
     specs = benchmark._split_methods("defaults,white-box-ar-top5:m=3;program_shape=[32,32],cma")
