@@ -33,6 +33,26 @@ def _tasks():
     return module
 
 
+def task_splits(spec, seeds, threads):
+    """``(label, oracle, seed, (X_train, y_train, X_test, y_test))`` for each of the
+    comma-separated ``seeds`` of the real task ``spec`` (benchmarks/real_tasks.py)."""
+    tasks = _tasks()
+    label, task = tasks.parse_task(spec)
+    oracle = tasks.load_model(task.canvas, threads)
+    warnings.simplefilter("ignore")
+    for seed in (int(s) for s in seeds.split(",")):
+        yield label, oracle, seed, tasks.split(task, seed)
+
+
+def emit(row, out):
+    """Print ``row`` as a JSON line, and append it to the file ``out`` where given."""
+    print(json.dumps(row), flush=True)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 class SharedSurrogate(Surrogate):
     """A surrogate whose search runs once per training set, shared by several fits."""
 
@@ -61,12 +81,8 @@ def main():
     parser.add_argument("--skip-defaults", action="store_true",
                         help="only the probe and the surrogate's fits")
     args = parser.parse_args()
-    tasks = _tasks()
-    label, task = tasks.parse_task(args.task)
-    oracle = tasks.load_model(task.canvas, args.threads)
-    warnings.simplefilter("ignore")
-    for seed in (int(s) for s in args.seeds.split(",")):
-        X_train, y_train, X_test, y_test = tasks.split(task, seed)
+    for label, oracle, seed, split in task_splits(args.task, args.seeds, args.threads):
+        X_train, y_train, X_test, y_test = split
         surrogate = SharedSurrogate(args.model, args.free, args.gradients, args.steps)
         rows = []
         started = time.time()
@@ -88,12 +104,7 @@ def main():
                    "queries": int(clf.n_queries_), "n_iter": int(clf.n_iter_),
                    "kept": (clf.search_check_ or {}).get("kept"),
                    "check": clf.search_check_, "seconds": round(time.time() - started, 1)}
-            print(json.dumps(row), flush=True)
-            if args.out:
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-
+            emit(row, args.out)
 
 if __name__ == "__main__":
     main()

@@ -16,9 +16,8 @@ import argparse
 import json
 import sys
 import time
-import warnings
 
-from surrogate_start import ROOT, _tasks  # noqa: F401  (the benchmark's tasks)
+from surrogate_start import emit, task_splits  # the benchmark's tasks
 
 from skbar import BlackBoxReprogrammingClassifier, heads, optim
 
@@ -53,12 +52,8 @@ def main():
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     configs = args.config or ["{}"]
-    tasks = _tasks()
-    label, task = tasks.parse_task(args.task)
-    oracle = tasks.load_model(task.canvas, args.threads)
-    warnings.simplefilter("ignore")
-    for seed in (int(s) for s in args.seeds.split(",")):
-        X_train, y_train, X_test, y_test = tasks.split(task, seed)
+    for label, oracle, seed, split in task_splits(args.task, args.seeds, args.threads):
+        X_train, y_train, X_test, y_test = split
         probe = BlackBoxReprogrammingClassifier(oracle, max_iter=0, random_state=seed)
         probe_accuracy = float(probe.fit(X_train, y_train).score(X_test, y_test))
         for config in configs:
@@ -74,11 +69,7 @@ def main():
                    "queries": int(clf.n_queries_), "n_iter": int(clf.n_iter_),
                    "q": clf.q_, "check": clf.search_check_,
                    "seconds": round(time.time() - started, 1)}
-            print(json.dumps(row), flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-
+            emit(row, args.out)
 
 if __name__ == "__main__":
     sys.exit(main())
