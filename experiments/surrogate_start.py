@@ -33,12 +33,16 @@ def _tasks():
     return module
 
 
-def task_splits(spec, seeds, threads):
+def task_splits(spec, seeds, threads, model=None):
     """``(label, oracle, seed, (X_train, y_train, X_test, y_test))`` for each of the
-    comma-separated ``seeds`` of the real task ``spec`` (benchmarks/real_tasks.py)."""
+    comma-separated ``seeds`` of the real task ``spec`` (benchmarks/real_tasks.py), on
+    the task's model or on ``model`` from the zoo."""
+    from skbar import zoo
+
     tasks = _tasks()
     label, task = tasks.parse_task(spec)
-    oracle = tasks.load_model(task.canvas, threads)
+    oracle = (tasks.load_model(task.canvas, threads) if model is None else
+              zoo.load(model, image_size=task.canvas, n_threads=threads))
     warnings.simplefilter("ignore")
     for seed in (int(s) for s in seeds.split(",")):
         yield label, oracle, seed, tasks.split(task, seed)

@@ -49,10 +49,13 @@ def main():
     parser.add_argument("--budget", type=int, default=3000)
     parser.add_argument("--config", action="append", default=None)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--model", default=None,
+                        help="a model of skbar.zoo instead of the task's EfficientNet-Lite0")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     configs = args.config or ["{}"]
-    for label, oracle, seed, split in task_splits(args.task, args.seeds, args.threads):
+    splits = task_splits(args.task, args.seeds, args.threads, args.model)
+    for label, oracle, seed, split in splits:
         X_train, y_train, X_test, y_test = split
         probe = BlackBoxReprogrammingClassifier(oracle, max_iter=0, random_state=seed)
         probe_accuracy = float(probe.fit(X_train, y_train).score(X_test, y_test))
@@ -63,7 +66,7 @@ def main():
                                                   **build(json.loads(config)))
             clf.fit(X_train, y_train)
             accuracy = float(clf.score(X_test, y_test))
-            row = {"task": label, "seed": seed, "budget": args.budget, "config": config,
+            row = {"task": label, "model": args.model or "efficientnet-lite0", "seed": seed, "budget": args.budget, "config": config,
                    "accuracy": round(accuracy, 4), "probe": round(probe_accuracy, 4),
                    "gain": round(accuracy - probe_accuracy, 4),
                    "queries": int(clf.n_queries_), "n_iter": int(clf.n_iter_),

@@ -27,7 +27,6 @@ from skbar import BlackBoxReprogrammingClassifier, zoo
 from skbar.fit import searched_is_better
 from skbar.heads import apply_linear_map, fit_linear_map, frequency_label_map
 from skbar.oracles import TopKOracle
-from skbar.heads import LinearHead
 
 N_VIEWS, M, ALPHA = 4, 3, 10.0
 EMBED = 64  # the sample's size on the canvas, as the fits below embed it
