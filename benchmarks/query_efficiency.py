@@ -229,7 +229,9 @@ def run_one(oracle, task, method, seed, budget, params, checkpoints=CHECKPOINTS,
     def evaluate_due(estimator, queries_now):
         # A budget B stops the fit where it cannot pay for the next step and the reserve
         # (a step at the q this fit resolved).
-        cost = estimator.queries_per_step(n) if hasattr(estimator, "q_") else step_cost
+        cost = step_cost if not hasattr(estimator, "q_") else \
+            estimator.optimizer_.n_evaluations(estimator.q_, estimator.gradient_) * \
+            min(estimator.batch_size, n)
         while pending and queries_now + cost + reserve > pending[0]:
             accuracy, spent = score(estimator, X_train, y_train, X_test, y_test)
             points.append({"budget": pending.pop(0), "queries": int(spent),
@@ -269,16 +271,15 @@ def run_one(oracle, task, method, seed, budget, params, checkpoints=CHECKPOINTS,
 
 def _same_settings(initial, budgets, reserve, n):
     """``budgets`` (ascending) cut into runs of those at which a fit resolves the same
-    settings: ``q="auto"`` and the default optimiser's first gain change where what is left
-    after the first pass and the ``reserve`` buys fewer than ``AUTO_Q_STEPS`` steps at
-    ``q=5`` (skbar._parts.small_budget)."""
-    from skbar._parts import AUTO_Q_STEPS
+    settings: ``q="auto"`` and the default optimiser's first gain depend on whether the
+    budget is small (``skbar._parts.small_budget``) after the first pass and ``reserve``."""
+    from skbar._parts import small_budget
 
     batch = min(initial.batch_size, n)
-    step_at_5 = initial.optimizer_.n_evaluations(5, initial.gradient_) * batch
     groups = []
     for budget in budgets:
-        small = budget - initial.n_queries_ - reserve < AUTO_Q_STEPS * step_at_5
+        small = small_budget(initial.optimizer_, initial.gradient_,
+                             budget - initial.n_queries_ - reserve, batch)
         if groups and groups[-1][0] == small:
             groups[-1][1].append(budget)
         else:

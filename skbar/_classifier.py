@@ -423,8 +423,9 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
                 self, fit.X, self.classes_[fit.y], program.canvas_shape)
         self.program_ = w
         self.n_queries_, self.n_iter_, self.loss_curve_ = fit.counter.n_queries, 0, []
-        small = small_budget(parts.optimizer, parts.gradient, fit.counter,
-                             reserve_for_final_pass(head, views, cache, len(fit.samples)),
+        left = fit.counter.remaining() - reserve_for_final_pass(head, views, cache,
+                                                                len(fit.samples))
+        small = small_budget(parts.optimizer, parts.gradient, left,
                              min(self.batch_size, len(fit.samples)))
         self.q_ = resolve_q(self.q, parts.optimizer, small)
         optimizer = resolve_gain(self.optimizer, parts.optimizer, small)

@@ -127,10 +127,10 @@ AUTO_Q_STEPS = 30
 SMALL_BUDGET_GAIN = 0.05
 
 
-def small_budget(optimizer, gradient, counter, reserve, batch):
-    """Whether the budget left for the search, after the ``reserve`` held for the final
-    pass, buys fewer than :data:`AUTO_Q_STEPS` steps at ``q=5``."""
-    left = counter.remaining() - reserve
+def small_budget(optimizer, gradient, left, batch):
+    """Whether ``left``, the queries the search may spend (the budget after the first pass
+    and the final pass it reserves), buys fewer than :data:`AUTO_Q_STEPS` steps at
+    ``q=5`` of ``batch`` samples."""
     return left < AUTO_Q_STEPS * optimizer.n_evaluations(5, gradient) * batch
 
 

@@ -124,7 +124,8 @@ def test_a_missing_package_names_the_pip_command(monkeypatch, loader, module, co
 @pytest.mark.slow
 def test_the_installed_elpv_package_holds_the_published_data_set():
     if importlib.util.find_spec("elpv_dataset") is None:
-        pytest.skip("pip install elpv-dataset")
+        pytest.skip("the elpv data set is an optional package outside the test extra "
+                    "(the bench extra: pip install elpv-dataset)")
     X, y = load_elpv()  # 2,624 PNG files
     assert X.shape == (2624, 300, 300)
     assert np.bincount(y).tolist() == [1803, 821]  # the majority class is 68.7%
@@ -132,7 +133,8 @@ def test_the_installed_elpv_package_holds_the_published_data_set():
 
 def test_the_installed_animal_mnist_package_holds_the_published_data_set():
     if importlib.util.find_spec("animal_mnist") is None:
-        pytest.skip("pip install --no-deps animal-mnist")
+        pytest.skip("the Animal-MNIST data set is an optional package outside every extra "
+                    "(it declares tensorflow: pip install --no-deps animal-mnist)")
     X, y = load_animal_mnist()
     assert X.shape == (10000, 28, 28) and np.bincount(y).tolist() == [1000] * 10
 
