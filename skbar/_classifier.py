@@ -371,6 +371,9 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
                 result = self._search(fit)
                 self._finish(fit, moved=result.n_steps > 0 or self._started_elsewhere())
         finally:
+            if getattr(self, "_cache", None) is not None:
+                # The estimator keeps the answers for a warm start, not their kernel.
+                self._cache.log_scores = None
             info = {"n_iter": getattr(self, "n_iter_", 0), "n_queries": fit.counter.n_queries,
                     "loss": self.loss_curve_[-1] if getattr(self, "loss_curve_", None)
                     else float("nan")}

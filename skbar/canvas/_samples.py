@@ -111,7 +111,10 @@ class Samples:
         return self.X.shape[0]
 
     def take(self, idx):
-        """The samples ``idx``, prepared: float32 ``(len(idx), h, w, n_channels)`` in [0, 1]."""
+        """The samples ``idx``, prepared: float32 ``(len(idx), h, w, n_channels)`` in [0, 1].
+
+        Grey samples come as a read-only view repeating their one channel.
+        """
         idx = np.asarray(idx, dtype=np.intp)
         if self._kept is None:
             images = self._prepare(idx)
@@ -120,6 +123,10 @@ class Samples:
             if len(new):
                 self._kept[new], self._known[new] = self._prepare(new), True
             images = self._kept[idx]
+        if images.shape[3] == 1 < self.n_channels:
+            # Grey over the canvas's channels as a read-only view: every caller copies
+            # the samples into canvases, where the broadcast costs nothing.
+            return np.broadcast_to(images, images.shape[:3] + (self.n_channels,))
         return match_channels(images, self.n_channels)
 
     def _prepare(self, idx):

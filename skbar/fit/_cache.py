@@ -10,7 +10,7 @@ compares the searched program against (:class:`StartOutputs`).
 
 import numpy as np
 
-from ..heads import RowsOf
+from ..heads import LogScores, RowsOf
 
 #: The most training samples whose latest answers are kept for refits (``n_scores``
 #: float32 each: 200 MB at 50,000 x 1,000 classes); beyond it, a fixed random subset.
@@ -55,6 +55,13 @@ class AnswerCache:
         covered them all.
     start : StartOutputs or None
         Set by the fit where the final choice will compare against the start.
+    head_is_current : bool
+        Whether the fit's head was last fitted on exactly the answers held now (set by
+        whoever fits it; any new answer clears it).
+    log_scores : LogScores or None
+        The answers held now as the log scores a linear head reads, formed once for the
+        fits that read them (:meth:`rows_for`); any new answer
+        clears it, and so does the end of the fit (it may hold a large kernel).
     """
 
     def __init__(self, y, n_scores, max_rows="default"):
@@ -75,6 +82,8 @@ class AnswerCache:
         self.known = np.zeros(len(self.kept), dtype=bool)
         self.complete_under = None
         self.start = None
+        self.head_is_current = False
+        self.log_scores = None
 
     def fits(self, y, n_scores):
         """Whether this cache holds answers of these samples (a warm start on the same data)."""
@@ -104,6 +113,8 @@ class AnswerCache:
         if end == self.n_scores:
             self.known[rows[keep]] = True
         self.complete_under = None
+        self.head_is_current = False
+        self.log_scores = None
 
     def widen(self, n_scores):
         """A cache of ``n_scores`` columns per sample holding these answers as its first
@@ -117,6 +128,18 @@ class AnswerCache:
         missing = np.ones(n, dtype=bool)
         missing[self.kept[self.known]] = False
         return np.flatnonzero(missing)
+
+    def rows_for(self, head):
+        """:meth:`known_rows`, the answers as a :class:`~skbar.heads.LogScores` for a
+        linear head, kept until the next answer: the head's fit, the halves of the
+        objective and the check's folds read the same answers, whose log scores and
+        kernel are then formed once for all of them."""
+        scores, labels, idx = self.known_rows()
+        if hasattr(head, "fit_coef") and len(labels):
+            if self.log_scores is None:
+                self.log_scores = LogScores(scores)
+            scores = self.log_scores
+        return scores, labels, idx
 
     def known_rows(self):
         """``(scores, labels, indices)`` of the rows paid for."""

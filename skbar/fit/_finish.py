@@ -44,8 +44,10 @@ def remember_start(head, cache):
         return None
     program = cache.complete_under
     start_head = copy.deepcopy(head)
-    refit_on_cache(start_head, cache)
-    scores, labels, _ = cache.known_rows()
+    known = cache.rows_for(head)
+    if not cache.head_is_current:  # else the copy is that refit already
+        refit_on_cache(start_head, cache, known=known)
+    scores, labels, _ = known
     return StartOutputs(np.array(program, copy=True), start_head,
                         holdout_correct(head, scores, labels))
 
@@ -67,16 +69,19 @@ def finish(head, views, cache, samples, ask, w, *, final_pass=True, chunk=None):
                                          chunk=chunk or PASS_ROWS):
             cache.record(idx, scores)
         cache.complete_under = np.array(w, copy=True)
-        if cache.start is not None:
-            scores, labels, _ = cache.known_rows()
-            result.check = compare_with_start(head, cache.start, scores, labels)
-            if result.check is not None and result.check["kept"] == "start":
-                # The probe reads better: ship it, with its head as it was fitted.
-                restore_head(head, cache.start.head)
-                result.program = cache.start.program
-                return result
-    refit_on_cache(head, cache)
+    known = cache.rows_for(head)
+    if final_pass and cache.start is not None:
+        scores, labels, _ = known
+        result.check = compare_with_start(head, cache.start, scores, labels)
+        if result.check is not None and result.check["kept"] == "start":
+            # The probe reads better: ship it, with its head as it was fitted.
+            restore_head(head, cache.start.head)
+            result.program = cache.start.program
+            return result
+    refit_on_cache(head, cache, known=known)
+    cache.head_is_current = True
     return result
+
 
 
 def restore_head(head, fitted):

@@ -120,10 +120,11 @@ def run_search(setup, on_step):
     return result
 
 
-def refit_on_cache(part, cache, views=None):
+def refit_on_cache(part, cache, views=None, known=None):
     """Refit ``part`` (a head, or an objective with ``views``: view 0's columns) on the
-    latest answers in ``cache``; needs two classes among them."""
-    scores, labels, idx = cache.known_rows()
+    latest answers in ``cache`` (``known``: its :meth:`~AnswerCache.rows_for`, where the
+    caller has them already); needs two classes among them."""
+    scores, labels, idx = cache.rows_for(part) if known is None else known
     if views is not None:
         scores = views.program_columns(scores)
     if len(labels) and len(set(labels.tolist())) >= 2:

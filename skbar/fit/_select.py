@@ -33,7 +33,7 @@ def holdout_correct(head, scores, y, n_splits=5):
     n_splits = min(n_splits, int(np.bincount(y).min()))
     if n_splits < 2:
         return None
-    if hasattr(head, "fit_coef"):
+    if hasattr(head, "fit_coef") and not isinstance(scores, LogScores):
         # The folds of a linear head read the log scores, and the kernel of the rows,
         # formed once for the five (the folds are subsets of the same rows).
         scores = LogScores(scores)

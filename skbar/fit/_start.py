@@ -103,13 +103,18 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     the head's is on all of them. Both start on the samples the cache keeps.
     """
     scores, idx = None, None
-    if cache is not None and cache.known.any():
+    if cache is not None and cache.known.all():
+        # Shared by the head's fit, the objective's halves and the check's folds.
+        scores, y, idx = cache.rows_for(head)
+    elif cache is not None and cache.known.any():
         scores, y, idx = cache.scores, cache.labels, cache.kept
     program_scores = None if scores is None else views.program_columns(scores)
     n_scores = n_source * views.n_views
     m = labels_per_class(m, n_source, n_classes, scores)
     head.start(scores, y, choose_label_map(label_map, scores, y, n_classes, n_scores, m, rng),
                n_classes)
+    if scores is not None and cache.known.all():
+        cache.head_is_current = True  # fitted on every answer the cache holds
     kind = resolve_objective(objective, head, scores)
     reader = views.program_head(head, program_scores, y, lambda n_source: choose_label_map(
         label_map if isinstance(label_map, str) else head.label_map_,

@@ -24,7 +24,7 @@ import numpy as np
 
 from .._state import StateError, read_field, read_text
 from ._label_maps import (LogScores, RowsOf, answers_top_k, apply_linear_map, check_label_map,
-                          label_map_prior)
+                          label_map_prior, log_scores)
 
 OBJECTIVES = ("held-out", "average", "fitted")
 
@@ -88,20 +88,24 @@ class Objective:
         return self
 
     def refit(self, scores, y, idx):
-        """Refit on the latest answers of samples ``idx`` (labels ``y``)."""
-        # The head and the two half heads read the same answers: their log scores are
-        # taken once, and the halves' kernels sliced from the whole one the head forms.
-        scores = self._shared(scores, whole=True)
-        self.head.refit(scores, y, idx)
-        self._fit_halves(scores, y, idx)
+        """Refit on the latest answers of samples ``idx`` (labels ``y``).
 
-    def _shared(self, scores, whole=False):
-        """``scores`` as a :class:`~skbar.heads.LogScores` for the fits of a linear head;
-        the kernel of all rows shared where the head is also fitted on all (``whole``):
-        for the halves alone, their own kernels cost half as much."""
+        ``"held-out"`` reads the two half heads alone: the whole head is refitted only
+        where they cannot be (a half without two classes), and otherwise keeps its fit
+        from the start. Each half forms its own kernel (half the work of the kernel of
+        all the rows); their log scores are taken once.
+        """
+        scores = self._shared(scores)
+        self._fit_halves(scores, y, idx)
+        if self.half_heads_ is None:
+            self.head.refit(scores, y, idx)
+
+    def _shared(self, scores):
+        """``scores`` as a :class:`~skbar.heads.LogScores` for the fits of a linear head,
+        each half forming its own kernel (half the work of the kernel of all rows)."""
         if scores is None or not hasattr(self.head, "fit_coef") or isinstance(scores, LogScores):
             return scores
-        return LogScores(scores, shared=whole and self.kind == "held-out")
+        return LogScores(scores, shared=False)
 
     def _fit_halves(self, scores, y, idx):
         self.half_heads_ = None
@@ -129,22 +133,28 @@ class Objective:
             return apply_linear_map(scores, self._average, 0.0)
         if self.kind == "fitted" or self.half_heads_ is None:
             return self.head.transform(scores)
-        proba = np.empty((len(idx), self.head.n_classes_))
-        for half in (0, 1):
-            rows = np.asarray(idx) % 2 == half
+        features = log_scores(scores)
+        logits = np.empty((len(idx), self.head.n_classes_))
+        odd = np.asarray(idx) % 2 == 1
+        for rows, (coef, intercept) in ((~odd, self.half_heads_[1]), (odd, self.half_heads_[0])):
             # A sample of one half is scored by the head fitted on the other.
-            proba[rows] = apply_linear_map(scores[rows], *self.half_heads_[1 - half])
-        return proba
+            logits[rows] = features[rows] @ coef.T + intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def get_state(self):
-        """The kind, and the head it reads through."""
+        """The kind, the head it reads through and, after a refit, the half heads."""
         state = {"kind": np.array(self.kind), "label_map": self.head.label_map_}
         state.update({f"head_{k}": v for k, v in self.head.get_state().items()})
+        for half, (coef, intercept) in enumerate(self.half_heads_ or ()):
+            state[f"half_{half}_coef"], state[f"half_{half}_intercept"] = coef, intercept
         return state
 
     def set_state(self, state, n_scores):
-        """Restore :meth:`get_state`'s dict; until the next refit, ``"held-out"`` reads the
-        whole head (the half heads are not saved)."""
+        """Restore :meth:`get_state`'s dict. Where it holds no half heads (a checkpoint
+        saved before the first refit, or by an older skbar), ``"held-out"`` reads the
+        whole head until the next refit."""
         self.kind = read_text(state, "kind", OBJECTIVES)
         label_map = read_field(state, "label_map", kinds="iu", ndim=2)
         try:
@@ -158,4 +168,10 @@ class Objective:
         except StateError as exc:
             raise StateError(f"head_{exc.field}", exc.problem) from exc
         self.half_heads_ = None
+        if "half_0_coef" in state:
+            n_classes = self.head.n_classes_
+            self.half_heads_ = [
+                (read_field(state, f"half_{half}_coef", shape=(n_classes, n_scores)),
+                 read_field(state, f"half_{half}_intercept", shape=(n_classes,)))
+                for half in (0, 1)]
         self._average = None
