@@ -25,7 +25,7 @@ from .fit import (SELECT, AnswerCache, SearchSetup, answer_chunks, finish, first
 from .fit._resume import ResumableMixin
 from .fit._select import warn_probe_shipped
 from .heads import HEADS, OBJECTIVES
-from .oracles import call_oracle
+from .oracles import QueryCounter
 
 #: The method of Tsai et al. (2020) as published, as estimator parameters: the fixed
 #: multi-label average, random unit directions on the sphere with one-sided differences
@@ -523,9 +523,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         self.head_ = copy.deepcopy(self.head_)  # a shallow copy keeps the one it had
         if self.select != "checked":
             cache.start = None
-        done = finish(self.head_, views, cache, samples,
-                      functools.partial(call_oracle, self._get_oracle()), self.program_,
-                      chunk=self._chunk_rows())
+        done = finish(self.head_, views, cache, samples, QueryCounter(self._get_oracle()),
+                      self.program_, chunk=self._chunk_rows())
         if done.check is not None:
             self.program_, self.search_check_ = done.program, done.check
         self.label_map_ = self.head_.label_map_
@@ -548,7 +547,7 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         """
         check_is_fitted(self)
         samples, program = self._prepare(X)
-        ask = functools.partial(call_oracle, self._get_oracle())
+        ask = QueryCounter(self._get_oracle())  # no budget: checked answers, counted
         chunks = answer_chunks(Views(program, self.n_views_), self.program_, samples, ask,
                                chunk=self._chunk_rows())
         return np.concatenate([self.head_.transform(scores) for _, scores in chunks], axis=0)

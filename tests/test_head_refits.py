@@ -109,3 +109,59 @@ def test_the_check_and_the_objective_s_refits_read_shared_answers_as_their_own()
         rows, other = np.arange(half, 150, 2), np.arange(1 - half, 150, 2)
         alone = head.fit_coef(scores[rows], y[rows], (scores[other], y[other]))
         assert _relative(coef, alone[0]) < 1e-8 and _relative(intercept, alone[1]) < 1e-8
+
+
+def test_the_search_refits_the_half_heads_alone_and_the_whole_head_where_a_half_cannot():
+    scores, rng = _answers(150, 200, seed=3)
+    y = rng.randint(0, 3, size=150)
+    label_map = np.arange(6).reshape(3, 2)
+    objective = Objective("held-out", _head(scores, y, label_map))
+    started = objective.head.coef_.copy()
+    later, _ = _answers(150, 200, seed=4)  # the answers of a later program
+    objective.refit(later, y, np.arange(150))
+    # The search reads the halves: the whole head keeps its fit from the start.
+    assert objective.half_heads_ is not None
+    np.testing.assert_array_equal(objective.head.coef_, started)
+    # Every odd sample of one class: that half cannot be fitted, the whole head is.
+    one_class = y.copy()
+    one_class[1::2] = 0
+    objective.refit(later, one_class, np.arange(150))
+    assert objective.half_heads_ is None
+    refitted = _head(later, one_class, label_map).coef_
+    assert _relative(objective.head.coef_, refitted) < 1e-8
+    np.testing.assert_array_equal(objective.proba(later[:5], np.arange(5)),
+                                  objective.head.transform(later[:5]))
+
+
+def test_a_checkpoint_keeps_the_half_heads_the_search_reads():
+    scores, rng = _answers(150, 200, seed=3)
+    y = rng.randint(0, 3, size=150)
+    label_map = np.arange(6).reshape(3, 2)
+    objective = Objective("held-out", _head(scores, y, label_map))
+    objective.refit(_answers(150, 200, seed=4)[0], y, np.arange(150))
+    restored = Objective("held-out", _head(scores, y, label_map))
+    restored.set_state(objective.get_state(), 200)
+    for (coef, intercept), (kept_coef, kept_intercept) in zip(restored.half_heads_,
+                                                              objective.half_heads_):
+        np.testing.assert_array_equal(coef, kept_coef)
+        np.testing.assert_array_equal(intercept, kept_intercept)
+    idx = np.arange(10)
+    np.testing.assert_array_equal(restored.proba(scores[idx], idx),
+                                  objective.proba(scores[idx], idx))
+
+
+def test_the_ridge_solve_is_scipys_and_falls_back_on_eigenvalues_when_ill_conditioned():
+    from scipy.linalg import eigh, solve
+
+    rng = np.random.RandomState(0)
+    features = rng.randn(40, 60)
+    gram, rhs = features @ features.T, rng.randn(40, 3)
+    expected = solve(gram + 10.0 * np.eye(40), rhs, assume_a="pos")
+    np.testing.assert_array_equal(label_maps._solve_psd(gram.copy(), rhs, 10.0), expected)
+    # Rank one at 1e20 over a ridge of 1e-3: a Cholesky solve would lose every digit.
+    direction = rng.randn(40, 1)
+    huge = 1e20 * direction @ direction.T
+    values, vectors = eigh(huge + 1e-3 * np.eye(40))
+    fallback = vectors @ ((vectors.T @ rhs) / np.maximum(values, 1e-3)[:, None])
+    np.testing.assert_allclose(label_maps._solve_psd(huge.copy(), rhs, 1e-3), fallback,
+                               rtol=1e-12)

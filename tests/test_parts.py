@@ -18,7 +18,9 @@ SEEDED_FITS = Path(__file__).parent / "data" / "seeded_fits.npz"
 
 #: Seeded fits pinned with skbar 0.1.0 as it was before the estimator was split into
 #: parts (its 33 flat parameters, in the comments), written as parts; re-pinned in 0.2,
-#: where the head starts from the float32 answers the fit keeps (as its refits did).
+#: where the head starts from the float32 answers the fit keeps (as its refits did), and
+#: again where the program's frame became float32 arithmetic (programs moved by 1.1e-5
+#: at most, probabilities by 5e-7).
 PINNED = {
     # PAPER_BAR
     "paper_bar": dict(PAPER_BAR),

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import expit
 
 from skbar import BlackBoxReprogrammingClassifier
 from skbar.canvas import Program, Views, bilinear_matrix, resize_images, to_images
@@ -39,10 +40,11 @@ def test_program_never_touches_the_sample_and_stays_in_pixel_range(seed, reduced
     assert np.array_equal(canvases[:, 4:8, 2:8, :], samples)
     frame_pixels = canvases[:, program.mask == 1]
     assert frame_pixels.min() >= 0.0 and frame_pixels.max() <= 1.0
-    # P = tanh(W * M) in pixel range: (tanh(W) + 1) / 2 on the frame.
-    expected = (np.tanh(program.upsample(w)) + 1) / 2
+    # P = tanh(W * M) in pixel range: (tanh(W) + 1) / 2 = expit(2 W) on the frame, to
+    # a float32 canvas's resolution.
+    expected = expit(2 * program.upsample(w))
     np.testing.assert_allclose(canvases[0][program.mask == 1], expected[program.mask == 1],
-                               rtol=1e-6)
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_reduced_program_is_bilinear_and_keeps_constants():
@@ -99,8 +101,10 @@ def test_canvases_composed_in_place_equal_program_compose_for_every_candidate(H,
 def test_frame_is_computed_outside_the_sample_alone_and_equals_the_masked_formula():
     program = Program((20, 16, 3), (7, 9), (4, 4))
     w = np.random.RandomState(0).randn(*program.w_shape) * 4
-    expected = (program.mask * (np.tanh(program.upsample(w)) + 1.0) * 0.5).astype(np.float32)
-    np.testing.assert_array_equal(program.frame(w), expected)
+    expected = program.mask * expit(2 * program.upsample(w))  # (tanh(W) + 1) / 2
+    frame = program.frame(w)
+    assert frame.dtype == np.float32  # float32 arithmetic: to its relative precision
+    np.testing.assert_allclose(frame, expected, rtol=1e-6, atol=1e-7)
     # The regions written cover exactly where M is 1, once each.
     covered = np.zeros(program.canvas_shape, dtype=int)
     for region in program.frame_regions:

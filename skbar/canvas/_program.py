@@ -13,6 +13,8 @@ over the frame; the sample's own pixels are never touched.
 import numpy as np
 from PIL import Image
 
+from ..oracles._canvas import ModelInput
+
 
 def to_images(X, sample_shape=None):
     """Target samples as an image batch ``(n, h, w, c)``.
@@ -176,13 +178,17 @@ class Program:
         """
         full = self.upsample(w)
         frame = np.zeros(self.canvas_shape, dtype=np.float32)
-        for region in self.frame_regions:
-            # In float32, the canvas's own precision: a float64 tanh costs five times as
-            # much, for digits the canvas rounds away.
-            pixels = frame[region]
-            np.tanh(full[region], out=pixels, dtype=np.float32, casting="same_kind")
-            pixels += 1.0
-            pixels *= 0.5
+        # In float32, the canvas's own precision (float64 costs five times as much, for
+        # digits the canvas rounds away), as 1 / (1 + exp(-2 W)), which equals
+        # (tanh(W) + 1) / 2 and keeps its relative precision near 0, where the tanh form
+        # cancels. exp overflows to infinity for W below -44: the pixel is then 0.
+        with np.errstate(over="ignore"):
+            for region in self.frame_regions:
+                pixels = frame[region]
+                np.multiply(full[region], -2.0, out=pixels, casting="same_kind")
+                np.exp(pixels, out=pixels)
+                pixels += 1.0
+                np.reciprocal(pixels, out=pixels)
         return frame
 
     def compose(self, frame, samples):
@@ -235,11 +241,16 @@ class Canvases:
     program : Program
     fresh : bool, default=False
         Compose every call into a new array, none reused.
+    model_input : skbar.oracles.CanvasAdapter, optional
+        Compose in this model's input convention (the oracle's ``model_input``; see
+        :class:`~skbar.oracles.ModelInput`), not as ``[0, 1]`` NHWC canvases. Ignored
+        where ``fresh``.
     """
 
-    def __init__(self, program, fresh=False):
+    def __init__(self, program, fresh=False, model_input=None):
         self.program = program
         self.fresh = bool(fresh)
+        self.model_input = None if self.fresh else model_input
         self.samples = None
         self._buffer = None
 
@@ -249,18 +260,37 @@ class Canvases:
         n = samples.shape[0]
         if self.fresh:
             return self
+        convention = self.model_input
         if self._buffer is None or len(self._buffer) != n:
-            self._buffer = np.empty((n,) + self.program.canvas_shape, dtype=np.float32)
-        self.program.embed(self._buffer, samples)
+            shape = (n,) + self.program.canvas_shape
+            if convention is not None:
+                shape = convention.batch_shape(*shape)
+            self._buffer = np.empty(shape, dtype=np.float32)
+        if convention is None:
+            self.program.embed(self._buffer, samples)
+        else:
+            p = self.program
+            (h, w), top, left = p.sample_size, p.top, p.left
+            convention.write(self._buffer[convention.at(slice(top, top + h),
+                                                        slice(left, left + w))], samples)
         return self
 
     def compose(self, frame):
         """The minibatch's canvases under ``frame``: :meth:`Program.compose`'s, in the
-        reused buffer (a new array where ``fresh``)."""
+        reused buffer (a new array where ``fresh``). With a ``model_input`` convention,
+        the buffer is in it, wrapped as a :class:`~skbar.oracles.ModelInput`: the frame
+        is converted once, not once per canvas."""
         if self.fresh:
             return self.program.compose(frame, self.samples)
-        self.program.write_frame(self._buffer, frame)
-        return self._buffer
+        convention = self.model_input
+        if convention is None:
+            self.program.write_frame(self._buffer, frame)
+            return self._buffer
+        model_frame = convention.to_model(frame[np.newaxis])
+        for region in self.program.frame_regions:
+            at = convention.at(*region)
+            self._buffer[at] = model_frame[at]
+        return ModelInput(self._buffer)
 
 
 def keeps_canvases(oracle):

@@ -17,6 +17,7 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
+from ..oracles._canvas import model_input_of
 from ._program import Canvases, keeps_canvases
 
 #: Views read under ``views="auto"`` where the model answers only its top classes.
@@ -93,11 +94,16 @@ class Views:
         n = samples.shape[0]
         return scores.reshape(len(which), n, -1).transpose(1, 0, 2).reshape(n, -1)
 
+    def reads_program_alone(self, which):
+        """Whether the views ``which`` (None: all) are view 0 alone."""
+        return (list(range(self.n_views)) if which is None else list(which)) == [0]
+
     def minibatch(self, ask):
         """A :class:`~skbar.canvas.Canvases` for the minibatches sent to ``ask`` under view 0:
         one buffer, reused from candidate to candidate and step to step, unless the
-        oracle keeps the arrays it is sent (:func:`~skbar.canvas.keeps_canvases`)."""
-        return Canvases(self.program, fresh=keeps_canvases(ask))
+        oracle keeps the arrays it is sent (:func:`~skbar.canvas.keeps_canvases`); in the
+        oracle's own input convention where it takes one (``model_input``)."""
+        return Canvases(self.program, fresh=keeps_canvases(ask), model_input=model_input_of(ask))
 
     def program_columns(self, scores):
         """View 0's answers (under the learned program) among all views' ``scores``."""

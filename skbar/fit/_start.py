@@ -37,9 +37,14 @@ def answer_chunks(views, w, samples, ask, which=None, rows=None, chunk=PASS_ROWS
     ``w`` and the views ``which`` (all by default), a chunk at a time, asked of ``ask``."""
     frame = views.program.frame(w)  # once, for every chunk
     rows = np.arange(len(samples)) if rows is None else np.asarray(rows)
+    # View 0 alone: every chunk's canvases in one reused buffer, as the search's.
+    buffer = views.minibatch(ask) if views.reads_program_alone(which) else None
     for start in range(0, len(rows), chunk):
         idx = rows[start:start + chunk]
-        yield idx, views.answers(ask, frame, samples.take(idx), which)
+        if buffer is None:
+            yield idx, views.answers(ask, frame, samples.take(idx), which)
+        else:
+            yield idx, views.answers(ask, frame, buffer.load(samples.take(idx)), [0])
 
 
 def pay_first_pass(views, w, samples, counter, cache, y, which=None, chunk=PASS_ROWS):

@@ -388,10 +388,14 @@ class LogScores:
         if self._kernel is None:
             whole = self.features - self.mean
             self._kernel = whole @ whole.T
-        kernel = self._kernel if rows is None else self._kernel[np.ix_(rows, rows)]
-        # Centred on the subset's own mean: J K J, J = I - 1 1^T / n.
+        if rows is None:  # centred on the mean of all rows already
+            return self._kernel.copy(), centred
+        # A subset's, centred on its own mean: J K J, J = I - 1 1^T / n (in place).
+        kernel = self._kernel[np.ix_(rows, rows)]
         row_means = kernel.mean(axis=1)
-        kernel = kernel - row_means[:, None] - row_means[None, :] + row_means.mean()
+        kernel -= row_means[:, None]
+        kernel -= row_means[None, :]
+        kernel += row_means.mean()
         return kernel, centred
 
 

@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 from scipy.special import softmax
 
+from ._base import QueryCounter
+
 _LAYOUTS = ("auto", "NCHW", "NHWC")
 _CHANNEL_ORDERS = ("RGB", "BGR")
 _OUTPUTS = ("auto", "probabilities", "logits")
@@ -109,17 +111,38 @@ class CanvasAdapter:
         self._offset = self.offset.reshape(per_channel) if np.any(self.offset) else None
 
     def to_model(self, canvases):
-        x = np.asarray(canvases, dtype=np.float32)
+        """``(n, H, W, C)`` canvases in ``[0, 1]`` as a new array of the model's input."""
+        canvases = np.asarray(canvases, dtype=np.float32)
+        n, H, W, C = canvases.shape
+        out = np.empty(self.batch_shape(n, H, W, C), dtype=self.dtype)
+        self.write(out, canvases)
+        return out
+
+    def batch_shape(self, n, height, width, channels):
+        """The shape of ``n`` images of the model's input, in its layout."""
+        if self.layout == "NCHW":
+            return (n, channels, height, width)
+        return (n, height, width, channels)
+
+    def at(self, rows, cols):
+        """The index of the pixels ``(rows, cols)`` of every image of a batch in the
+        model's layout (every channel)."""
+        if self.layout == "NCHW":
+            return (slice(None), slice(None), rows, cols)
+        return (slice(None), rows, cols)
+
+    def write(self, out, images):
+        """Write ``images`` ``(n, h, w, C)``, RGB in ``[0, 1]``, into ``out``, a batch of
+        the model's input (its layout, channel order and normalisation), in place: in
+        two passes over ``out``, none over a copy of ``images``."""
+        x = np.asarray(images, dtype=np.float32)
         if self.channel_order == "BGR":
             x = x[..., ::-1]
         if self.layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
-        # Written straight into the model's layout, in two passes over the batch.
-        out = np.empty(x.shape, dtype=self.dtype)
         np.multiply(x, self._gain, out=out, casting="unsafe")
         if self._offset is not None:
             out += self._offset
-        return out
 
     def to_scores(self, outputs):
         out = np.asarray(outputs, dtype=np.float64)
@@ -141,6 +164,39 @@ class CanvasAdapter:
                 f"one looks like {seen}; every answer is still read as {self.output_}. "
                 "Pass output='probabilities' or output='logits' to say which it is.",
                 RuntimeWarning, stacklevel=3)
+
+
+class ModelInput:
+    """Images already in a model's own input convention, for an oracle that takes them.
+
+    skbar hands oracles ``(n, H, W, C)`` RGB canvases in ``[0, 1]``. An oracle whose
+    ``model_input`` attribute is a :class:`CanvasAdapter` (its model's layout, channel
+    order and normalisation) also takes a batch composed in that convention, wrapped in
+    this class, and runs it as it is: a fit composes its canvases so (the program's frame
+    normalised once a candidate, each sample once a step), and neither the host nor the
+    graph transposes or normalises any canvas. Everything between the fit and the oracle
+    (the query counter) passes it through; only its ``shape`` is read.
+
+    Parameters
+    ----------
+    array : ndarray
+        ``(n, C, H, W)`` or ``(n, H, W, C)``, the model's dtype.
+    """
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = array.shape
+
+    def __len__(self):
+        return self.shape[0]
+
+
+def model_input_of(ask):
+    """The input convention (a :class:`CanvasAdapter`) of the oracle ``ask`` calls, where
+    it takes :class:`ModelInput` batches; None otherwise. ``ask`` is an oracle or a query
+    counter around one (its ``oracle`` attribute)."""
+    oracle = ask.oracle if isinstance(ask, QueryCounter) else ask
+    return getattr(oracle, "model_input", None)
 
 
 def looks_like_probabilities(out, atol=0.05):

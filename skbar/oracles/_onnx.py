@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ._base import OracleError
-from ._canvas import CanvasAdapter, canvas_shape_from_model, resolve_layout
+from ._canvas import CanvasAdapter, ModelInput, canvas_shape_from_model, resolve_layout
 from ._onnx_graph import model_inputs, with_conventions
 
 
@@ -115,33 +115,49 @@ class OnnxOracle:
         self.n_threads = n_threads
         self.sha256 = None if sha256 is None else str(sha256).lower()
         self.fuse_preprocessing = fuse_preprocessing
-        self._session = None
+        self._session = self._model_session = self._adapter = None
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"No ONNX model at {self.path!r}.")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
 
-    # The session is opened on first use and left out of pickles, so the oracle clones,
+    # The sessions are opened on first use and left out of pickles, so the oracle clones,
     # pickles and travels to joblib workers; each process opens its own.
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_session"] = None
-        state.pop("_adapter", None)
+        state["_session"] = state["_model_session"] = state["_adapter"] = None
         return state
 
     def _open(self):
+        """The session for ``[0, 1]`` NHWC canvases."""
         if self._session is None:
-            import onnx
-            import onnxruntime as ort
-            from onnx import TensorProto
+            self._session, self._input_name, self._outputs = self._new_session(True)
+        return self._session
 
-            # The graph alone (not an external file's weights) says the input's layout,
-            # dtype and size. A file with a digest is read once, checked, and ONNX Runtime
-            # runs the very bytes checked.
-            sha256 = getattr(self, "sha256", None)  # None in a pickle from before it
-            checked = None if sha256 is None else read_checked(self.path, sha256)
-            model = (onnx.load(self.path, load_external_data=False) if checked is None
-                     else onnx.load_model_from_string(checked))
+    def _open_model_input(self):
+        """The session for batches in the model's own convention (:class:`ModelInput`),
+        opened on the first such batch: no nodes in front of the model."""
+        if getattr(self, "_model_session", None) is None:
+            self._open()  # the conventions, read off the model
+            self._model_session, self._model_input_name, self._model_outputs = \
+                self._new_session(False)
+        return self._model_session
+
+    def _new_session(self, canvas_input):
+        """``(session, input name, outputs)``: outputs None where the conventions run in
+        NumPy (:class:`CanvasAdapter`), else the fused graph's to fetch."""
+        import onnx
+        import onnxruntime as ort
+        from onnx import TensorProto
+
+        # The graph alone (not an external file's weights) says the input's layout,
+        # dtype and size. A file with a digest is read once, checked, and ONNX Runtime
+        # runs the very bytes checked.
+        sha256 = getattr(self, "sha256", None)  # None in a pickle from before it
+        checked = None if sha256 is None else read_checked(self.path, sha256)
+        model = (onnx.load(self.path, load_external_data=False) if checked is None
+                 else onnx.load_model_from_string(checked))
+        if getattr(self, "_adapter", None) is None:
             model_input = model_inputs(model)[0]
             tensor_type = model_input.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else None
@@ -152,33 +168,32 @@ class OnnxOracle:
                                           self.std, self.output, dtype)
             if self._input_shape is None:
                 self._input_shape = canvas_shape_from_model(shape, layout)
-            source, self._outputs = (self.path if checked is None else checked), None
-            if getattr(self, "fuse_preprocessing", True):  # absent from older pickles
-                try:
-                    source, self._outputs = self._fused(model)
-                except ValueError as exc:  # the file runs as it is, conventions in NumPy
-                    warnings.warn(f"OnnxOracle({self.path!r}) runs the model's own graph, "
-                                  f"with the conventions in NumPy: {exc}.", RuntimeWarning,
-                                  stacklevel=3)
-            del model
-            options = ort.SessionOptions()
-            if self.n_threads is not None:
-                options.intra_op_num_threads = int(self.n_threads)
-            self._session = ort.InferenceSession(source, options,
-                                                 providers=self.providers or default_providers())
-            self._input_name = self._session.get_inputs()[0].name
-            out_shape = self._session.get_outputs()[0].shape
-            self._n_classes = out_shape[-1] if isinstance(out_shape[-1], int) else None
-        return self._session
+        source, outputs = (self.path if checked is None else checked), None
+        if getattr(self, "fuse_preprocessing", True):  # absent from older pickles
+            try:
+                source, outputs = self._fused(model, canvas_input)
+            except ValueError as exc:  # the file runs as it is, conventions in NumPy
+                warnings.warn(f"OnnxOracle({self.path!r}) runs the model's own graph, "
+                              f"with the conventions in NumPy: {exc}.", RuntimeWarning,
+                              stacklevel=4)
+        del model
+        options = ort.SessionOptions()
+        if self.n_threads is not None:
+            options.intra_op_num_threads = int(self.n_threads)
+        session = ort.InferenceSession(source, options,
+                                       providers=self.providers or default_providers())
+        out_shape = session.get_outputs()[0].shape
+        self._n_classes = out_shape[-1] if isinstance(out_shape[-1], int) else None
+        return session, session.get_inputs()[0].name, outputs
 
-    def _fused(self, model):
+    def _fused(self, model, canvas_input=True):
         """The serialised model with the conventions as nodes, and the outputs to fetch."""
         from onnx.external_data_helper import load_external_data_for_model
 
         load_external_data_for_model(model, os.path.dirname(os.path.abspath(self.path)))
         fused, outputs = with_conventions(model, self._adapter.layout, self.channel_order,
                                           self._adapter.gain, self._adapter.offset,
-                                          self._input_shape, self.output)
+                                          self._input_shape, self.output, canvas_input)
         return fused.SerializeToString(), outputs
 
     @property
@@ -201,22 +216,42 @@ class OnnxOracle:
         """The execution providers ONNX Runtime actually uses for this model."""
         return self._open().get_providers()
 
+    @property
+    def model_input(self):
+        """The model's input convention (a :class:`CanvasAdapter`: layout, channel order,
+        normalisation): this oracle also takes batches composed in it, wrapped in a
+        :class:`ModelInput`, which a fit sends. None for a float16 model."""
+        self._open()
+        return self._adapter if self._adapter.dtype == np.float32 else None
+
     def predict_proba(self, canvases):
-        """Class scores ``(n, K)``, float64, for canvases ``(n, H, W, C)`` in ``[0, 1]``."""
-        session = self._open()
-        # A C-contiguous float32 array goes through as it is; slices of it along the
-        # batch stay contiguous, so no chunk is copied either.
-        canvases = np.ascontiguousarray(canvases, dtype=np.float32)
+        """Class scores ``(n, K)``, float64, for canvases ``(n, H, W, C)`` in ``[0, 1]``,
+        or for a :class:`ModelInput` batch in the model's own convention
+        (:attr:`model_input`), run as it is."""
+        if isinstance(canvases, ModelInput):
+            session, name = self._open_model_input(), self._model_input_name
+            outputs, images = self._model_outputs, canvases.array
+            expected = self._adapter.batch_shape(len(images), *self._input_shape)
+            if images.shape != expected or images.dtype != np.float32:
+                raise ValueError(
+                    f"A ModelInput batch for this model must be float32 of shape "
+                    f"{expected}, got {images.dtype} {images.shape}.")
+        else:
+            session, name, outputs = self._open(), self._input_name, self._outputs
+            # A C-contiguous float32 array goes through as it is; slices of it along the
+            # batch stay contiguous, so no chunk is copied either.
+            images = np.ascontiguousarray(canvases, dtype=np.float32)
         step = int(self.batch_size)
-        chunks = [self._run(session, canvases[start:start + step])
-                  for start in range(0, max(len(canvases), 1), step)]
+        chunks = [self._run(session, name, outputs, images[start:start + step],
+                            in_model_convention=isinstance(canvases, ModelInput))
+                  for start in range(0, max(len(images), 1), step)]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
-    def _run(self, session, canvases):
-        if self._outputs is None:
-            logits = session.run(None, {self._input_name: self._adapter.to_model(canvases)})[0]
-            return self._adapter.to_scores(logits)
-        answers = session.run(self._outputs, {self._input_name: canvases})
+    def _run(self, session, name, outputs, images, in_model_convention):
+        if outputs is None:
+            x = images if in_model_convention else self._adapter.to_model(images)
+            return self._adapter.to_scores(session.run(None, {name: x})[0])
+        answers = session.run(outputs, {name: images})
         if len(answers) == 1:
             return answers[0]
         # output="auto": the graph returns the scores and their softmax; which one is

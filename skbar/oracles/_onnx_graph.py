@@ -149,7 +149,8 @@ def _output_graph(output, model_output):
     return graph, source, outputs
 
 
-def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, output):
+def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, output,
+                     canvas_input=True):
     """``model`` with skbar's canvas in front and probabilities behind, as one graph.
 
     Parameters
@@ -167,12 +168,15 @@ def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, o
     output : {"probabilities", "logits", "auto"}
         Which outputs the graph ends with: the scores as they are (:data:`SCORES`),
         their softmax (:data:`PROBABILITIES`), or both (``"auto"`` decides per answer).
+    canvas_input : bool, default=True
+        False leaves the model's own input as it is (no nodes in front): the graph for
+        batches composed in the model's convention (:class:`~skbar.oracles.ModelInput`).
 
     Returns
     -------
     model : onnx.ModelProto
-        Input :data:`CANVAS`, float32 ``(n, H, W, C)``; outputs named in ``outputs``,
-        float64 ``(n, K)``.
+        Input :data:`CANVAS`, float32 ``(n, H, W, C)`` (the model's own input where
+        ``canvas_input`` is False); outputs named in ``outputs``, float64 ``(n, K)``.
     outputs : list of str
 
     Raises
@@ -200,11 +204,14 @@ def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, o
     else:
         spatial = dims[1:4]
     canvas_dims = [dims[0]] + spatial
-    front, front_out = _input_graph(layout, channel_order, np.asarray(gain, np.float32),
-                                    np.asarray(offset, np.float32), canvas_dims, model_input)
+    graph = model.graph
+    if canvas_input:
+        front, front_out = _input_graph(layout, channel_order, np.asarray(gain, np.float32),
+                                        np.asarray(offset, np.float32), canvas_dims,
+                                        model_input)
+        graph = compose.merge_graphs(front, graph, [(front_out, model_input.name)],
+                                     outputs=[model_output.name], name=model.graph.name)
     back, back_in, outputs = _output_graph(output, model_output)
-    graph = compose.merge_graphs(front, model.graph, [(front_out, model_input.name)],
-                                 outputs=[model_output.name], name=model.graph.name)
     graph = compose.merge_graphs(graph, back, [(model_output.name, back_in)],
                                  outputs=outputs, name=model.graph.name)
     fused = helper.make_model(graph, opset_imports=model.opset_import,

@@ -1,0 +1,106 @@
+"""Canvases composed in the model's own input convention (``ModelInput``): the answers a
+fit reads are those of ``[0, 1]`` NHWC canvases, and a fit on an ONNX oracle sends them."""
+
+import pickle
+
+import numpy as np
+import pytest
+from test_onnx_oracle import _linear_model
+
+from skbar import BlackBoxReprogrammingClassifier, OnnxOracle
+from skbar.canvas import Program
+from skbar.canvas._program import Canvases
+from skbar.oracles import FunctionOracle, ModelInput
+
+SIZE = 12  # the canvas; the sample is 8x8 in its centre
+
+
+class Recording(OnnxOracle):
+    """An ONNX oracle that writes down what kind of batch each call sends it."""
+
+    def predict_proba(self, canvases):
+        self.sent = getattr(self, "sent", []) + [type(canvases).__name__]
+        return super().predict_proba(canvases)
+
+
+def _data(n=40, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, 64)
+    return X, (X[:, :32].sum(axis=1) > 16).astype(int)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+@pytest.mark.parametrize("layout, channel_order", [("NCHW", "RGB"), ("NCHW", "BGR"),
+                                                   ("NHWC", "RGB"), ("NHWC", "BGR")])
+def test_canvases_in_the_models_convention_answer_as_nhwc_canvases(tmp_path, fuse, layout,
+                                                                   channel_order):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, layout, size=SIZE)
+    oracle = OnnxOracle(path, scale=255, mean=[120, 110, 100], std=[60, 50, 40],
+                        channel_order=channel_order, output="logits", batch_size=3,
+                        fuse_preprocessing=fuse)
+    program = Program((SIZE, SIZE, 3), (8, 8), (4, 4))
+    rng = np.random.RandomState(0)
+    grey = np.broadcast_to(rng.rand(5, 8, 8, 1).astype(np.float32), (5, 8, 8, 3))
+    in_model, plain = (Canvases(program, model_input=oracle.model_input).load(grey),
+                       Canvases(program).load(grey))
+    for _ in range(2):  # a second frame over the same buffer
+        frame = program.frame(rng.randn(*program.w_shape))
+        batch = in_model.compose(frame)
+        assert isinstance(batch, ModelInput) and batch.shape[0] == 5
+        np.testing.assert_allclose(oracle.predict_proba(batch),
+                                   oracle.predict_proba(plain.compose(frame)),
+                                   rtol=0, atol=1e-5)
+
+
+def test_a_fit_on_an_onnx_oracle_sends_model_input_and_learns_the_same_program(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, "NCHW", n_classes=20, size=SIZE)
+    X, y = _data()
+    params = dict(sample_shape=(8, 8), embed_size=8, program_shape=(4, 4), max_iter=6,
+                  batch_size=8, random_state=0, select="last")
+    oracle = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits")
+    clf = BlackBoxReprogrammingClassifier(oracle, **params).fit(X, y)
+    # Every query of the fit (first pass, steps, final pass) in the model's convention.
+    assert set(oracle.sent) == {"ModelInput"} and clf.n_queries_ > 0
+    # The same fit on the same model, sent [0, 1] NHWC canvases (no model_input).
+    plain = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits")
+    hidden = FunctionOracle(plain.predict_proba, (SIZE, SIZE, 3))
+    reference = BlackBoxReprogrammingClassifier(hidden, **params).fit(X, y)
+    assert set(plain.sent) == {"ndarray"}
+    assert clf.n_queries_ == reference.n_queries_
+    np.testing.assert_allclose(clf.program_, reference.program_, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+    assert oracle.sent[-1] == "ModelInput"  # predictions too
+
+
+def test_a_model_input_batch_of_another_shape_is_refused(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, "NCHW", size=SIZE)
+    oracle = OnnxOracle(path)
+    nhwc = np.zeros((2, SIZE, SIZE, 3), np.float32)  # the canvas layout, not the model's
+    with pytest.raises(ValueError, match=r"float32 of shape \(2, 3, 12, 12\), got float32 "
+                                         r"\(2, 12, 12, 3\)"):
+        oracle.predict_proba(ModelInput(nhwc))
+
+
+def test_a_float16_model_takes_nhwc_canvases_only(tmp_path):
+    path = str(tmp_path / "m16.onnx")
+    _linear_model(path, "NCHW", size=SIZE, float16=True)
+    oracle = Recording(path)
+    assert oracle.model_input is None
+    X, y = _data()
+    BlackBoxReprogrammingClassifier(oracle, sample_shape=(8, 8), embed_size=8, max_iter=2,
+                                    batch_size=8, random_state=0, select="last").fit(X, y)
+    assert set(oracle.sent) == {"ndarray"}
+
+
+def test_the_model_input_session_is_left_out_of_pickles(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, "NCHW", size=SIZE)
+    oracle = OnnxOracle(path, output="logits")
+    batch = ModelInput(np.random.RandomState(0).rand(2, 3, SIZE, SIZE).astype(np.float32))
+    answers = oracle.predict_proba(batch)
+    copy = pickle.loads(pickle.dumps(oracle))
+    assert copy._model_session is None
+    np.testing.assert_array_equal(copy.predict_proba(batch), answers)
