@@ -168,3 +168,31 @@ def test_the_search_sends_each_candidate_the_canvases_program_compose_makes():
     with pytest.raises(ValueError, match="view 0 alone"):
         views.answers(counter, frame, canvases, [0, 1])
 
+
+
+def _resized_one_by_one(images, size):
+    """Pillow's bilinear resize of each image and channel on its own."""
+    from PIL import Image
+
+    out = np.empty((len(images),) + size + (images.shape[3],), dtype=np.float32)
+    for i, image in enumerate(images):
+        for c in range(images.shape[3]):
+            channel = Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F")
+            out[i, ..., c] = np.asarray(channel.resize(size[::-1], Image.BILINEAR))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 4), h=st.integers(1, 12),
+       w=st.integers(1, 12), channels=st.sampled_from([1, 3]), grow_h=st.integers(0, 40),
+       grow_w=st.integers(0, 40))
+def test_enlarging_a_batch_at_once_gives_each_image_its_own_resize_bit_for_bit(
+        seed, n, h, w, channels, grow_h, grow_w):
+    images = np.random.RandomState(seed).rand(n, h, w, channels).astype(np.float32) * 255
+    size = (h + grow_h, w + grow_w)
+    np.testing.assert_array_equal(resize_images(images, size),
+                                  _resized_one_by_one(images, size))
+    # Shrinking goes one image at a time, as Pillow clips its window to the image.
+    smaller = (max(1, h // 2), w)
+    np.testing.assert_array_equal(resize_images(images, smaller),
+                                  _resized_one_by_one(images, smaller))

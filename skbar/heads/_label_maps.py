@@ -320,6 +320,7 @@ class LogScores:
             self.features = log_scores(np.asarray(source_scores, dtype=np.float64))
             self.mean = self.features.mean(axis=0)
         self._kernel = None
+        self._last_rows = self._last_held = None  # _held's last copy
         self._share_kernel = shared and self.features is not None and n <= min(2 * k,
                                                                               KERNEL_ROWS)
 
@@ -347,7 +348,14 @@ class LogScores:
         return self.shape[0] if rows is None else len(rows)
 
     def _held(self, rows):
-        return self.features if rows is None else self.features[rows]
+        """The log scores of ``rows``: a copy, kept for the next call with the same
+        ``rows`` (a fit reads its rows three or four times: its projection on the label
+        map, its mean, its kernel, its scores for the temperature)."""
+        if rows is None:
+            return self.features
+        if self._last_rows is not rows:
+            self._last_rows, self._last_held = rows, self.features[rows]
+        return self._last_held
 
     def chunks(self, rows):
         """``(slice, log scores)`` of consecutive rows of ``rows``: never all at once."""
@@ -369,7 +377,7 @@ class LogScores:
     def row_mean(self, rows):
         """The mean log scores of ``rows``."""
         if self.features is not None:
-            return self.mean if rows is None else self.features[rows].mean(axis=0)
+            return self.mean if rows is None else self._held(rows).mean(axis=0)
         total = np.zeros(self.shape[1])
         for _, features in self.chunks(rows):
             total += features.sum(axis=0)
@@ -391,7 +399,7 @@ class LogScores:
         if rows is None:  # centred on the mean of all rows already
             return self._kernel.copy(), centred
         # A subset's, centred on its own mean: J K J, J = I - 1 1^T / n (in place).
-        kernel = self._kernel[np.ix_(rows, rows)]
+        kernel = np.take(np.take(self._kernel, rows, axis=0), rows, axis=1)
         row_means = kernel.mean(axis=1)
         kernel -= row_means[:, None]
         kernel -= row_means[None, :]

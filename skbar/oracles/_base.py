@@ -212,16 +212,19 @@ def call_oracle(oracle, canvases, charge=None):
             f"The oracle returned scores of shape {scores.shape} for {n} inputs; "
             f"expected ({n}, n_source_classes)."
         )
-    if not np.all(np.isfinite(scores)):
+    # The row sums first: finite sums (nearly always) say that every score is finite,
+    # which saves a pass over the answers.
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is handled below
+        totals = scores.sum(axis=1, keepdims=True)
+    summed = bool(np.all(np.isfinite(totals)))
+    if not summed and not np.all(np.isfinite(scores)):
         raise OracleError("The oracle returned NaN or infinite scores.")
-    if np.any(scores < 0):
+    if scores.size and scores.min() < 0:
         raise OracleError(
             "The oracle returned negative scores; expected probabilities or non-negative "
             "scores (wrap a logit model so that it applies a softmax)."
         )
-    with np.errstate(over="ignore"):  # an overflow is handled just below
-        totals = scores.sum(axis=1, keepdims=True)
-    if not np.all(np.isfinite(totals)):
+    if not summed:
         # Finite scores near the float64 maximum (1e308) sum to infinity, and would
         # normalise to rows of zeros: divide them by each row's largest score first.
         scores = scores / scores.max(axis=1, keepdims=True)
