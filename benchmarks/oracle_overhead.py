@@ -12,7 +12,9 @@
    graph or in NumPy. On a tiny model (an average pool and one matrix product, one
    thread), where the host's work shows, and on EfficientNet-Lite0.
 3. **A fit's queries a second against the bare model's images a second**, with
-   EfficientNet-Lite0 as the oracle, the bare model run at the fit's minibatch size.
+   EfficientNet-Lite0 as the oracle, the bare model run at the fit's minibatch size. On
+   CUDA the oracle composes the canvases on the device (``compose_on_device="auto"``):
+   the row says where they were composed.
 
 Rows 2 and 3 run on each ONNX Runtime execution provider present (the CPU; CUDA where
 this onnxruntime build has it).
@@ -271,7 +273,9 @@ def main():
             bare = _bare_alone(lite.path, providers, args.threads, fit_batch, n_batches,
                                repeats)
             spent, seconds, _ = _fit(lite, size, args.model_queries or queries)
-            print(f"  fit on EfficientNet-Lite0, {size} px: {spent} queries in {seconds:.1f} s, "
+            where = "on the device" if lite.composes_on_device else "here"
+            print(f"  fit on EfficientNet-Lite0, {size} px, canvases composed {where}: "
+                  f"{spent} queries in {seconds:.1f} s, "
                   f"{spent / seconds:9.1f} queries/s; bare at batches of {fit_batch} "
                   f"{bare:9.1f} img/s; ratio {spent / seconds / bare:.2f}")
 

@@ -4,13 +4,14 @@ fit reads are those of ``[0, 1]`` NHWC canvases, and a fit on an ONNX oracle sen
 import pickle
 
 import numpy as np
+import onnx
 import pytest
 from test_onnx_oracle import _linear_model
 
 from skbar import BlackBoxReprogrammingClassifier, OnnxOracle
 from skbar.canvas import Program
 from skbar.canvas._program import Canvases
-from skbar.oracles import FunctionOracle, ModelInput
+from skbar.oracles import ComposedInput, FunctionOracle, ModelInput
 
 SIZE = 12  # the canvas; the sample is 8x8 in its centre
 
@@ -102,5 +103,69 @@ def test_the_model_input_session_is_left_out_of_pickles(tmp_path):
     batch = ModelInput(np.random.RandomState(0).rand(2, 3, SIZE, SIZE).astype(np.float32))
     answers = oracle.predict_proba(batch)
     copy = pickle.loads(pickle.dumps(oracle))
-    assert copy._model_session is None
+    assert copy._model_session is None and copy._composed == {}
     np.testing.assert_array_equal(copy.predict_proba(batch), answers)
+
+
+def _at_opset(path, opset):
+    """The model at ``path`` declared at another opset (its nodes exist in both)."""
+    model = onnx.load(path)
+    model.opset_import[0].version = opset
+    onnx.save(model, path)
+
+
+@pytest.mark.parametrize("opset", [9, 13])  # Pad's pads an attribute, then an input
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_samples_and_frames_composed_by_the_graph_answer_as_canvases_composed_here(
+        tmp_path, layout, opset):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, layout, size=SIZE)
+    _at_opset(path, opset)
+    oracle = OnnxOracle(path, scale=255, mean=[120, 110, 100], std=[60, 50, 40],
+                        channel_order="BGR", output="logits", batch_size=3,
+                        compose_on_device=True)
+    assert oracle.composes_on_device
+    program = Program((SIZE, SIZE, 3), (8, 8), (4, 4))
+    on_device = Canvases(program, model_input=oracle.model_input, on_device=True)
+    here = Canvases(program, model_input=oracle.model_input)
+    rng = np.random.RandomState(0)
+    for _ in range(2):  # new samples each step: the copy the oracle keeps is renewed
+        samples = rng.rand(5, 8, 8, 3).astype(np.float32)  # 5 samples, batches of 3
+        on_device.load(samples), here.load(samples)
+        for _ in range(2):  # candidates of a step: the samples stay, the frame changes
+            frame = program.frame(rng.randn(*program.w_shape))
+            batch, canvases = on_device.compose(frame), here.compose(frame)
+            assert isinstance(batch, ComposedInput) and batch.shape == canvases.shape
+            np.testing.assert_allclose(oracle.predict_proba(batch),
+                                       oracle.predict_proba(canvases), rtol=0, atol=1e-5)
+
+
+def test_a_fit_that_composes_on_the_device_learns_the_same_program(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, "NCHW", n_classes=20, size=SIZE)
+    X, y = _data()
+    params = dict(sample_shape=(8, 8), embed_size=8, program_shape=(4, 4), max_iter=6,
+                  batch_size=8, random_state=0, select="last")
+    fits = {}
+    for choice in (True, False):
+        oracle = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits",
+                           compose_on_device=choice)
+        fits[choice] = BlackBoxReprogrammingClassifier(oracle, **params).fit(X, y)
+        # The search's steps and passes, in the form the oracle takes.
+        assert set(oracle.sent) == {"ComposedInput" if choice else "ModelInput"}
+    assert fits[True].n_queries_ == fits[False].n_queries_
+    np.testing.assert_allclose(fits[True].program_, fits[False].program_, rtol=0, atol=1e-6)
+
+
+def test_composing_on_the_device_is_for_cuda_unless_asked_and_needs_the_graph(tmp_path):
+    path = str(tmp_path / "m.onnx")
+    _linear_model(path, "NCHW", size=SIZE)
+    assert not OnnxOracle(path, providers=["CPUExecutionProvider"]).composes_on_device
+    with pytest.raises(ValueError, match="compose_on_device=True .* needs "
+                                         "fuse_preprocessing=True"):
+        OnnxOracle(path, compose_on_device=True, fuse_preprocessing=False)
+    with pytest.raises(ValueError, match="compose_on_device must be 'auto', True or False"):
+        OnnxOracle(path, compose_on_device="yes")
+    half = str(tmp_path / "m16.onnx")
+    _linear_model(half, "NCHW", size=SIZE, float16=True)
+    assert not OnnxOracle(half, compose_on_device=True).composes_on_device

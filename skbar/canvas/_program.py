@@ -13,7 +13,7 @@ over the frame; the sample's own pixels are never touched.
 import numpy as np
 from PIL import Image
 
-from ..oracles._canvas import ModelInput
+from ..oracles._canvas import ComposedInput, ModelInput
 
 
 def to_images(X, sample_shape=None):
@@ -270,14 +270,20 @@ class Canvases:
         Compose in this model's input convention (the oracle's ``model_input``; see
         :class:`~skbar.oracles.ModelInput`), not as ``[0, 1]`` NHWC canvases. Ignored
         where ``fresh``.
+    on_device : bool, default=False
+        With ``model_input``: compose nothing, and send the samples and each frame in
+        that convention (:class:`~skbar.oracles.ComposedInput`) to an oracle that
+        composes them itself.
     """
 
-    def __init__(self, program, fresh=False, model_input=None):
+    def __init__(self, program, fresh=False, model_input=None, on_device=False):
         self.program = program
         self.fresh = bool(fresh)
         self.model_input = None if self.fresh else model_input
+        self.on_device = self.model_input is not None and bool(on_device)
         self.samples = None
         self._buffer = None
+        self._version = 0  # of the samples in the buffer (on_device)
 
     def load(self, samples):
         """Take the minibatch ``samples`` ``(n, h, w, C)`` (written into the centre now)."""
@@ -286,6 +292,12 @@ class Canvases:
         if self.fresh:
             return self
         convention = self.model_input
+        if self.on_device:  # the samples alone; the oracle composes the canvases
+            self._buffer = np.empty(convention.batch_shape(n, *samples.shape[1:]),
+                                    dtype=np.float32)
+            convention.write(self._buffer, samples)
+            self._version += 1
+            return self
         if self._buffer is None or len(self._buffer) != n:
             shape = (n,) + self.program.canvas_shape
             if convention is not None:
@@ -312,6 +324,12 @@ class Canvases:
             self.program.write_frame(self._buffer, frame)
             return self._buffer
         model_frame = convention.to_model(frame[np.newaxis])
+        if self.on_device:
+            p = self.program
+            (h, w), top, left = p.sample_size, p.top, p.left
+            model_frame[convention.at(slice(top, top + h), slice(left, left + w))] = 0.0
+            return ComposedInput(self._buffer, model_frame, (top, left, h, w),
+                                 self._version)
         for region in self.program.frame_regions:
             at = convention.at(*region)
             self._buffer[at] = model_frame[at]

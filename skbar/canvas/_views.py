@@ -17,7 +17,7 @@ import copy
 import numpy as np
 from sklearn.base import clone
 
-from ..oracles._canvas import model_input_of
+from ..oracles._canvas import composes_on_device, model_input_of
 from ._program import Canvases, keeps_canvases
 
 #: Views read under ``views="auto"`` where the model answers only its top classes.
@@ -102,8 +102,10 @@ class Views:
         """A :class:`~skbar.canvas.Canvases` for the minibatches sent to ``ask`` under view 0:
         one buffer, reused from candidate to candidate and step to step, unless the
         oracle keeps the arrays it is sent (:func:`~skbar.canvas.keeps_canvases`); in the
-        oracle's own input convention where it takes one (``model_input``)."""
-        return Canvases(self.program, fresh=keeps_canvases(ask), model_input=model_input_of(ask))
+        oracle's own input convention where it takes one (``model_input``), and as
+        samples and frames where it composes them itself (``composes_on_device``)."""
+        return Canvases(self.program, fresh=keeps_canvases(ask), model_input=model_input_of(ask),
+                        on_device=composes_on_device(ask))
 
     def program_columns(self, scores):
         """View 0's answers (under the learned program) among all views' ``scores``."""

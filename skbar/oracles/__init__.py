@@ -2,7 +2,7 @@
 
 from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, TopKOracle,
                     call_oracle, check_oracle, oracle_input_shape)
-from ._canvas import CanvasAdapter, ModelInput
+from ._canvas import CanvasAdapter, ComposedInput, ModelInput
 from ._dask import DaskOracle
 from ._http import HttpOracle
 from ._onnx import OnnxOracle
@@ -12,6 +12,7 @@ from ._toy import ProgramOnlyOracle, RandomNetworkOracle
 __all__ = [
     "BudgetExhausted",
     "CanvasAdapter",
+    "ComposedInput",
     "ModelInput",
     "DaskOracle",
     "FunctionOracle",

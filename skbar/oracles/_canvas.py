@@ -191,12 +191,52 @@ class ModelInput:
         return self.shape[0]
 
 
+class ComposedInput:
+    """A minibatch's samples and one frame, both in a model's input convention, for an
+    oracle that composes the canvases itself (``composes_on_device``).
+
+    The search sends the same samples under each candidate frame of a step: such an
+    oracle keeps them where its model runs (the GPU) and receives one frame a candidate,
+    not a minibatch of canvases. Its answers are those of the :class:`ModelInput` batch
+    composed on the host from the same samples and frame.
+
+    Parameters
+    ----------
+    samples : ndarray
+        ``(n, C, h, w)`` or ``(n, h, w, C)``: the samples alone, in the model's layout.
+    frame : ndarray
+        ``(1, C, H, W)`` or ``(1, H, W, C)``: the program's frame, zero under the samples.
+    box : tuple of int
+        ``(top, left, h, w)``: where the samples sit on the canvas.
+    version : int
+        Changes whenever new samples are written into the same ``samples`` array, so
+        that the oracle knows when the copy it keeps is stale.
+    """
+
+    def __init__(self, samples, frame, box, version):
+        self.samples, self.frame, self.box, self.version = samples, frame, box, version
+        self.shape = samples.shape[:1] + frame.shape[1:]
+
+    def __len__(self):
+        return self.shape[0]
+
+
+def _called(ask):
+    """The oracle ``ask`` calls: ``ask`` itself, or the one a query counter wraps."""
+    return ask.oracle if isinstance(ask, QueryCounter) else ask
+
+
 def model_input_of(ask):
     """The input convention (a :class:`CanvasAdapter`) of the oracle ``ask`` calls, where
     it takes :class:`ModelInput` batches; None otherwise. ``ask`` is an oracle or a query
     counter around one (its ``oracle`` attribute)."""
-    oracle = ask.oracle if isinstance(ask, QueryCounter) else ask
-    return getattr(oracle, "model_input", None)
+    return getattr(_called(ask), "model_input", None)
+
+
+def composes_on_device(ask):
+    """Whether the oracle ``ask`` calls takes :class:`ComposedInput` minibatches."""
+    return model_input_of(ask) is not None and bool(getattr(_called(ask),
+                                                            "composes_on_device", False))
 
 
 def looks_like_probabilities(out, atol=0.05):

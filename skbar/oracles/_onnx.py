@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 
 from ._base import OracleError
-from ._canvas import CanvasAdapter, ModelInput, canvas_shape_from_model, resolve_layout
-from ._onnx_graph import model_inputs, with_conventions
+from ._canvas import (CanvasAdapter, ComposedInput, ModelInput, canvas_shape_from_model,
+                      resolve_layout)
+from ._onnx_graph import FRAME, SAMPLES, model_inputs, with_conventions
 
 
 def default_providers():
@@ -74,6 +75,12 @@ class OnnxOracle:
         a session opens it: on first use, and again in an unpickled copy or a joblib or
         Dask worker; ONNX Runtime runs the very bytes checked. :func:`skbar.zoo.load`
         gives the digest of the cached model.
+    compose_on_device : {"auto", True, False}, default="auto"
+        Let a fit send a minibatch's samples once and one frame a candidate program
+        (:class:`ComposedInput`), which a third graph composes into canvases where the
+        model runs, the samples kept there (ONNX Runtime's I/O binding) from candidate
+        to candidate. ``"auto"``: where the model runs on CUDA. The answers are those of
+        canvases composed on the host. Needs ``fuse_preprocessing`` and a float32 model.
     fuse_preprocessing : bool, default=True
         Write the conventions above (the layout transpose, the channel order, the scale,
         mean and std, the cast to a float16 model's dtype, and the softmax of logits) into
@@ -101,7 +108,8 @@ class OnnxOracle:
 
     def __init__(self, path, providers=None, layout="auto", channel_order="RGB", scale=1.0,
                  mean=None, std=None, output="auto", batch_size=64, input_shape=None,
-                 n_threads=None, sha256=None, fuse_preprocessing=True):
+                 n_threads=None, sha256=None, fuse_preprocessing=True,
+                 compose_on_device="auto"):
         self.path = os.fspath(path)
         self.providers = None if providers is None else list(providers)
         self.layout = layout
@@ -115,23 +123,32 @@ class OnnxOracle:
         self.n_threads = n_threads
         self.sha256 = None if sha256 is None else str(sha256).lower()
         self.fuse_preprocessing = fuse_preprocessing
+        self.compose_on_device = compose_on_device
         self._session = self._model_session = self._adapter = None
+        self._composed, self._kept_samples = {}, None
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"No ONNX model at {self.path!r}.")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if compose_on_device not in ("auto", True, False):
+            raise ValueError(f"compose_on_device must be 'auto', True or False, got "
+                             f"{compose_on_device!r}.")
+        if compose_on_device is True and not fuse_preprocessing:
+            raise ValueError("compose_on_device=True composes canvases in the graph: it "
+                             "needs fuse_preprocessing=True.")
 
     # The sessions are opened on first use and left out of pickles, so the oracle clones,
     # pickles and travels to joblib workers; each process opens its own.
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_session"] = state["_model_session"] = state["_adapter"] = None
+        state["_composed"], state["_kept_samples"] = {}, None
         return state
 
     def _open(self):
         """The session for ``[0, 1]`` NHWC canvases."""
         if self._session is None:
-            self._session, self._input_name, self._outputs = self._new_session(True)
+            self._session, self._input_name, self._outputs = self._new_session("canvas")
         return self._session
 
     def _open_model_input(self):
@@ -140,10 +157,22 @@ class OnnxOracle:
         if getattr(self, "_model_session", None) is None:
             self._open()  # the conventions, read off the model
             self._model_session, self._model_input_name, self._model_outputs = \
-                self._new_session(False)
+                self._new_session("model")
         return self._model_session
 
-    def _new_session(self, canvas_input):
+    def _open_composed(self, box):
+        """The session composing samples at ``box`` and a frame into canvases, and its
+        outputs; one a box, opened on its first batch."""
+        composed = getattr(self, "_composed", None)
+        if composed is None:  # a pickle from before it
+            composed = self._composed = {}
+        if box not in composed:
+            self._open()
+            session, _, outputs = self._new_session("composed", box)
+            composed[box] = (session, outputs)
+        return composed[box]
+
+    def _new_session(self, front, box=None):
         """``(session, input name, outputs)``: outputs None where the conventions run in
         NumPy (:class:`CanvasAdapter`), else the fused graph's to fetch."""
         import onnx
@@ -171,8 +200,10 @@ class OnnxOracle:
         source, outputs = (self.path if checked is None else checked), None
         if getattr(self, "fuse_preprocessing", True):  # absent from older pickles
             try:
-                source, outputs = self._fused(model, canvas_input)
+                source, outputs = self._fused(model, front, box)
             except ValueError as exc:  # the file runs as it is, conventions in NumPy
+                if front == "composed":
+                    raise
                 warnings.warn(f"OnnxOracle({self.path!r}) runs the model's own graph, "
                               f"with the conventions in NumPy: {exc}.", RuntimeWarning,
                               stacklevel=4)
@@ -186,14 +217,14 @@ class OnnxOracle:
         self._n_classes = out_shape[-1] if isinstance(out_shape[-1], int) else None
         return session, session.get_inputs()[0].name, outputs
 
-    def _fused(self, model, canvas_input=True):
+    def _fused(self, model, front="canvas", box=None):
         """The serialised model with the conventions as nodes, and the outputs to fetch."""
         from onnx.external_data_helper import load_external_data_for_model
 
         load_external_data_for_model(model, os.path.dirname(os.path.abspath(self.path)))
         fused, outputs = with_conventions(model, self._adapter.layout, self.channel_order,
                                           self._adapter.gain, self._adapter.offset,
-                                          self._input_shape, self.output, canvas_input)
+                                          self._input_shape, self.output, front, box)
         return fused.SerializeToString(), outputs
 
     @property
@@ -224,10 +255,24 @@ class OnnxOracle:
         self._open()
         return self._adapter if self._adapter.dtype == np.float32 else None
 
+    @property
+    def composes_on_device(self):
+        """Whether a fit sends this oracle :class:`ComposedInput` minibatches (see
+        ``compose_on_device``)."""
+        choice = getattr(self, "compose_on_device", False)
+        if choice is False or not getattr(self, "fuse_preprocessing", True):
+            return False
+        if self.model_input is None or not self.preprocessing_in_graph:
+            return False
+        return choice is True or "CUDAExecutionProvider" in self.active_providers
+
     def predict_proba(self, canvases):
         """Class scores ``(n, K)``, float64, for canvases ``(n, H, W, C)`` in ``[0, 1]``,
-        or for a :class:`ModelInput` batch in the model's own convention
-        (:attr:`model_input`), run as it is."""
+        for a :class:`ModelInput` batch in the model's own convention
+        (:attr:`model_input`), run as it is, or for a :class:`ComposedInput` minibatch,
+        composed by the graph."""
+        if isinstance(canvases, ComposedInput):
+            return self._predict_composed(canvases)
         if isinstance(canvases, ModelInput):
             session, name = self._open_model_input(), self._model_input_name
             outputs, images = self._model_outputs, canvases.array
@@ -247,11 +292,43 @@ class OnnxOracle:
                   for start in range(0, max(len(images), 1), step)]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
+    def _predict_composed(self, batch):
+        session, outputs = self._open_composed(tuple(int(v) for v in batch.box))
+        device = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
+        frame = np.ascontiguousarray(batch.frame, dtype=np.float32)
+        step = int(self.batch_size)
+        chunks = []
+        for start in range(0, max(len(batch), 1), step):
+            binding = session.io_binding()
+            binding.bind_ortvalue_input(SAMPLES, self._samples_on(device, batch, start, step))
+            binding.bind_cpu_input(FRAME, frame)
+            for name in outputs:
+                binding.bind_output(name, "cpu")
+            session.run_with_iobinding(binding)
+            chunks.append(self._answer(binding.copy_outputs_to_cpu()))
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
+
+    def _samples_on(self, device, batch, start, step):
+        """The samples ``[start, start + step)`` of ``batch`` on ``device``: copied there on
+        the minibatch's first candidate, kept for the others (same array, same version)."""
+        import onnxruntime as ort
+
+        key = (id(batch.samples), batch.version, start, device)
+        kept = getattr(self, "_kept_samples", None)
+        if kept is None or kept[0] != key or kept[1] is not batch.samples:
+            part = np.ascontiguousarray(batch.samples[start:start + step], dtype=np.float32)
+            kept = self._kept_samples = (key, batch.samples,
+                                         ort.OrtValue.ortvalue_from_numpy(part, device, 0))
+        return kept[2]
+
     def _run(self, session, name, outputs, images, in_model_convention):
         if outputs is None:
             x = images if in_model_convention else self._adapter.to_model(images)
             return self._adapter.to_scores(session.run(None, {name: x})[0])
-        answers = session.run(outputs, {name: images})
+        return self._answer(session.run(outputs, {name: images}))
+
+    def _answer(self, answers):
+        """The scores among the fused graph's outputs."""
         if len(answers) == 1:
             return answers[0]
         # output="auto": the graph returns the scores and their softmax; which one is

@@ -12,6 +12,8 @@ computes in NumPy, in the same order: ``x * gain + offset`` in float32.
 import numpy as np
 
 CANVAS = "skbar/canvas"
+SAMPLES = "skbar/samples"
+FRAME = "skbar/frame"
 SCORES = "skbar/scores"
 PROBABILITIES = "skbar/probabilities"
 
@@ -111,6 +113,43 @@ def _input_graph(layout, channel_order, gain, offset, canvas_dims, model_input):
     return graph, x
 
 
+def _composing_graph(layout, box, canvas_dims, model_input, opset):
+    """Samples and a frame, both in the model's convention, -> the model's input.
+
+    ``box`` is ``(top, left, h, w)``, where the samples sit on the ``(H, W)`` canvas.
+    The canvases are the samples padded with zeros to the canvas, plus the frame (one
+    image, zero under the samples): each pixel is one of the two plus an exact zero,
+    the numbers of the canvases composed on the host.
+    """
+    from onnx import TensorProto, helper
+
+    top, left, h, w = box
+    H, W, C = canvas_dims[1:]
+    bottom, right = H - top - h, W - left - w
+    if layout == "NCHW":
+        pads = [0, 0, top, left, 0, 0, bottom, right]
+        samples_dims, frame_dims = [canvas_dims[0], C, h, w], [1, C, H, W]
+    else:
+        pads = [0, top, left, 0, 0, bottom, right, 0]
+        samples_dims, frame_dims = [canvas_dims[0], h, w, C], [1, H, W, C]
+    if opset >= 11:  # the pads an input from opset 11, an attribute before
+        nodes = [_constant("skbar/pads", np.array(pads, dtype=np.int64)),
+                 helper.make_node("Pad", [SAMPLES, "skbar/pads"], ["skbar/padded"],
+                                  name="skbar/padded")]
+    else:
+        nodes = [helper.make_node("Pad", [SAMPLES], ["skbar/padded"], name="skbar/padded",
+                                  pads=pads, value=0.0)]
+    nodes.append(helper.make_node("Add", ["skbar/padded", FRAME], ["skbar/composed"],
+                                  name="skbar/composed"))
+    graph = helper.make_graph(
+        nodes, "skbar_samples_and_frame_to_input",
+        [helper.make_tensor_value_info(SAMPLES, TensorProto.FLOAT, samples_dims),
+         helper.make_tensor_value_info(FRAME, TensorProto.FLOAT, frame_dims)],
+        [helper.make_tensor_value_info("skbar/composed", TensorProto.FLOAT,
+                                       _dims(model_input))])
+    return graph, "skbar/composed"
+
+
 def _output_graph(output, model_output):
     """The model's first output -> ``(n, K)`` float64 scores and/or their softmax."""
     from onnx import TensorProto, helper
@@ -150,7 +189,7 @@ def _output_graph(output, model_output):
 
 
 def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, output,
-                     canvas_input=True):
+                     front="canvas", box=None):
     """``model`` with skbar's canvas in front and probabilities behind, as one graph.
 
     Parameters
@@ -168,15 +207,18 @@ def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, o
     output : {"probabilities", "logits", "auto"}
         Which outputs the graph ends with: the scores as they are (:data:`SCORES`),
         their softmax (:data:`PROBABILITIES`), or both (``"auto"`` decides per answer).
-    canvas_input : bool, default=True
-        False leaves the model's own input as it is (no nodes in front): the graph for
-        batches composed in the model's convention (:class:`~skbar.oracles.ModelInput`).
+    front : {"canvas", "model", "composed"}, default="canvas"
+        What the graph takes: ``[0, 1]`` NHWC canvases (:data:`CANVAS`); the model's own
+        input, batches composed in its convention (:class:`~skbar.oracles.ModelInput`);
+        or :data:`SAMPLES` and one :data:`FRAME` in that convention, composed by the
+        graph (:class:`~skbar.oracles.ComposedInput`), with the samples at ``box``.
+    box : tuple of int, optional
+        ``(top, left, h, w)`` of the samples on the canvas, for ``front="composed"``.
 
     Returns
     -------
     model : onnx.ModelProto
-        Input :data:`CANVAS`, float32 ``(n, H, W, C)`` (the model's own input where
-        ``canvas_input`` is False); outputs named in ``outputs``, float64 ``(n, K)``.
+        Inputs as ``front`` says; outputs named in ``outputs``, float64 ``(n, K)``.
     outputs : list of str
 
     Raises
@@ -185,7 +227,7 @@ def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, o
         If the model cannot take the nodes: several inputs, an input neither FLOAT nor
         FLOAT16, an opset before 7, or names that clash with skbar's (``skbar/...``).
     """
-    from onnx import compose, helper
+    from onnx import TensorProto, compose, helper
 
     opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")],
                 default=0)
@@ -205,11 +247,17 @@ def with_conventions(model, layout, channel_order, gain, offset, canvas_shape, o
         spatial = dims[1:4]
     canvas_dims = [dims[0]] + spatial
     graph = model.graph
-    if canvas_input:
-        front, front_out = _input_graph(layout, channel_order, np.asarray(gain, np.float32),
-                                        np.asarray(offset, np.float32), canvas_dims,
-                                        model_input)
-        graph = compose.merge_graphs(front, graph, [(front_out, model_input.name)],
+    if front != "model":
+        if front == "canvas":
+            nodes, nodes_out = _input_graph(layout, channel_order,
+                                            np.asarray(gain, np.float32),
+                                            np.asarray(offset, np.float32), canvas_dims,
+                                            model_input)
+        else:
+            if model_input.type.tensor_type.elem_type != TensorProto.FLOAT:
+                raise ValueError("samples and frames are composed in float32 alone")
+            nodes, nodes_out = _composing_graph(layout, box, canvas_dims, model_input, opset)
+        graph = compose.merge_graphs(nodes, graph, [(nodes_out, model_input.name)],
                                      outputs=[model_output.name], name=model.graph.name)
     back, back_in, outputs = _output_graph(output, model_output)
     graph = compose.merge_graphs(graph, back, [(model_output.name, back_in)],
