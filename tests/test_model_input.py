@@ -54,18 +54,28 @@ def test_canvases_in_the_models_convention_answer_as_nhwc_canvases(tmp_path, fus
                                    rtol=0, atol=1e-5)
 
 
-def test_a_fit_on_an_onnx_oracle_sends_model_input_and_learns_the_same_program(tmp_path):
+def _short_fit(tmp_path):
+    """A 20-class NCHW model's file, the data, and a short seeded fit's parameters."""
     path = str(tmp_path / "m.onnx")
     _linear_model(path, "NCHW", n_classes=20, size=SIZE)
-    X, y = _data()
     params = dict(sample_shape=(8, 8), embed_size=8, program_shape=(4, 4), max_iter=6,
                   batch_size=8, random_state=0, select="last")
-    oracle = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits")
+    return path, _data(), params
+
+
+def _recording(path, **options):
+    return Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits",
+                     **options)
+
+
+def test_a_fit_on_an_onnx_oracle_sends_model_input_and_learns_the_same_program(tmp_path):
+    path, (X, y), params = _short_fit(tmp_path)
+    oracle = _recording(path)
     clf = BlackBoxReprogrammingClassifier(oracle, **params).fit(X, y)
     # Every query of the fit (first pass, steps, final pass) in the model's convention.
     assert set(oracle.sent) == {"ModelInput"} and clf.n_queries_ > 0
     # The same fit on the same model, sent [0, 1] NHWC canvases (no model_input).
-    plain = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits")
+    plain = _recording(path)
     hidden = FunctionOracle(plain.predict_proba, (SIZE, SIZE, 3))
     reference = BlackBoxReprogrammingClassifier(hidden, **params).fit(X, y)
     assert set(plain.sent) == {"ndarray"}
@@ -141,15 +151,10 @@ def test_samples_and_frames_composed_by_the_graph_answer_as_canvases_composed_he
 
 
 def test_a_fit_that_composes_on_the_device_learns_the_same_program(tmp_path):
-    path = str(tmp_path / "m.onnx")
-    _linear_model(path, "NCHW", n_classes=20, size=SIZE)
-    X, y = _data()
-    params = dict(sample_shape=(8, 8), embed_size=8, program_shape=(4, 4), max_iter=6,
-                  batch_size=8, random_state=0, select="last")
+    path, (X, y), params = _short_fit(tmp_path)
     fits = {}
     for choice in (True, False):
-        oracle = Recording(path, scale=255, mean=[127] * 3, std=[128] * 3, output="logits",
-                           compose_on_device=choice)
+        oracle = _recording(path, compose_on_device=choice)
         fits[choice] = BlackBoxReprogrammingClassifier(oracle, **params).fit(X, y)
         # The search's steps and passes, in the form the oracle takes.
         assert set(oracle.sent) == {"ComposedInput" if choice else "ModelInput"}
