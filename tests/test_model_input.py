@@ -174,3 +174,22 @@ def test_composing_on_the_device_is_for_cuda_unless_asked_and_needs_the_graph(tm
     half = str(tmp_path / "m16.onnx")
     _linear_model(half, "NCHW", size=SIZE, float16=True)
     assert not OnnxOracle(half, compose_on_device=True).composes_on_device
+
+
+def test_a_device_that_cannot_compose_leaves_the_fit_to_the_host_with_one_warning(
+        tmp_path, monkeypatch):
+    path, (X, y), params = _short_fit(tmp_path)
+    reference = BlackBoxReprogrammingClassifier(_recording(path, compose_on_device=False),
+                                                **params).fit(X, y)
+
+    def no_device(self, box):
+        raise RuntimeError("no CUDA kernel for Pad")
+
+    monkeypatch.setattr(OnnxOracle, "_open_composed", no_device)
+    oracle = _recording(path, compose_on_device=True)
+    with pytest.warns(RuntimeWarning, match="could not compose canvases where the model "
+                                            "runs .*no CUDA kernel for Pad") as caught:
+        clf = BlackBoxReprogrammingClassifier(oracle, **params).fit(X, y)
+    assert sum("could not compose" in str(w.message) for w in caught) == 1
+    assert clf.n_queries_ == reference.n_queries_
+    np.testing.assert_allclose(clf.program_, reference.program_, rtol=0, atol=1e-6)

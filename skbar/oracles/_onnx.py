@@ -293,6 +293,26 @@ class OnnxOracle:
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
     def _predict_composed(self, batch):
+        if not getattr(self, "_composing_failed", False):
+            try:
+                return self._run_composed(batch)
+            except Exception as exc:  # a device path must not stop a fit: the host's
+                self._composing_failed = True
+                warnings.warn(
+                    f"OnnxOracle({self.path!r}) could not compose canvases where the model "
+                    f"runs ({type(exc).__name__}: {exc}); it composes them on the host "
+                    "from now on, with the same answers.", RuntimeWarning, stacklevel=3)
+        return self.predict_proba(ModelInput(self._compose_here(batch)))
+
+    def _compose_here(self, batch):
+        """The canvases of ``batch``, composed on the host in the model's convention."""
+        canvases = np.empty(batch.shape, dtype=np.float32)
+        canvases[...] = batch.frame
+        top, left, h, w = batch.box
+        canvases[self._adapter.at(slice(top, top + h), slice(left, left + w))] = batch.samples
+        return canvases
+
+    def _run_composed(self, batch):
         session, outputs = self._open_composed(tuple(int(v) for v in batch.box))
         device = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
         frame = np.ascontiguousarray(batch.frame, dtype=np.float32)
