@@ -281,6 +281,9 @@ class Canvases:
         self.fresh = bool(fresh)
         self.model_input = None if self.fresh else model_input
         self.on_device = self.model_input is not None and bool(on_device)
+        (h, w), top, left = program.sample_size, program.top, program.left
+        self._box = (top, left, h, w)  # where the samples sit on the canvas
+        self._centre = (slice(top, top + h), slice(left, left + w))
         self.samples = None
         self._buffer = None
         self._version = 0  # of the samples in the buffer (on_device)
@@ -306,10 +309,7 @@ class Canvases:
         if convention is None:
             self.program.embed(self._buffer, samples)
         else:
-            p = self.program
-            (h, w), top, left = p.sample_size, p.top, p.left
-            convention.write(self._buffer[convention.at(slice(top, top + h),
-                                                        slice(left, left + w))], samples)
+            convention.write(self._buffer[convention.at(*self._centre)], samples)
         return self
 
     def compose(self, frame):
@@ -325,11 +325,8 @@ class Canvases:
             return self._buffer
         model_frame = convention.to_model(frame[np.newaxis])
         if self.on_device:
-            p = self.program
-            (h, w), top, left = p.sample_size, p.top, p.left
-            model_frame[convention.at(slice(top, top + h), slice(left, left + w))] = 0.0
-            return ComposedInput(self._buffer, model_frame, (top, left, h, w),
-                                 self._version)
+            model_frame[convention.at(*self._centre)] = 0.0
+            return ComposedInput(self._buffer, model_frame, self._box, self._version)
         for region in self.program.frame_regions:
             at = convention.at(*region)
             self._buffer[at] = model_frame[at]

@@ -83,7 +83,6 @@ def finish(head, views, cache, samples, ask, w, *, final_pass=True, chunk=None):
     return result
 
 
-
 def restore_head(head, fitted):
     """Give ``head`` the fitted state of ``fitted`` (a copy of it), in place: the
     objective that reads through ``head`` then reads it too."""

@@ -108,7 +108,8 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     the head's is on all of them. Both start on the samples the cache keeps.
     """
     scores, idx = None, None
-    if cache is not None and cache.known.all():
+    complete = cache is not None and cache.known.all()
+    if complete:
         # Shared by the head's fit, the objective's halves and the check's folds.
         scores, y, idx = cache.rows_for(head)
     elif cache is not None and cache.known.any():
@@ -118,7 +119,7 @@ def start_head(head, objective, label_map, m, *, views, cache, y, n_classes, n_s
     m = labels_per_class(m, n_source, n_classes, scores)
     head.start(scores, y, choose_label_map(label_map, scores, y, n_classes, n_scores, m, rng),
                n_classes)
-    if scores is not None and cache.known.all():
+    if complete:
         cache.head_is_current = True  # fitted on every answer the cache holds
     kind = resolve_objective(objective, head, scores)
     reader = views.program_head(head, program_scores, y, lambda n_source: choose_label_map(

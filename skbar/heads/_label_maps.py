@@ -8,7 +8,6 @@ frequency mapping broke this; here every map is checked).
 A label map is an integer array of shape ``(n_classes, m)`` of source-class indices.
 """
 
-
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 

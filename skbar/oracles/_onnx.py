@@ -259,10 +259,8 @@ class OnnxOracle:
     def composes_on_device(self):
         """Whether a fit sends this oracle :class:`ComposedInput` minibatches (see
         ``compose_on_device``)."""
-        choice = getattr(self, "compose_on_device", False)
-        if choice is False or not getattr(self, "fuse_preprocessing", True):
-            return False
-        if self.model_input is None or not self.preprocessing_in_graph:
+        choice = getattr(self, "compose_on_device", False)  # absent from older pickles
+        if choice is False or self.model_input is None or not self.preprocessing_in_graph:
             return False
         return choice is True or "CUDAExecutionProvider" in self.active_providers
 
@@ -333,9 +331,9 @@ class OnnxOracle:
         the minibatch's first candidate, kept for the others (same array, same version)."""
         import onnxruntime as ort
 
-        key = (id(batch.samples), batch.version, start, device)
+        key = (batch.version, start, device)
         kept = getattr(self, "_kept_samples", None)
-        if kept is None or kept[0] != key or kept[1] is not batch.samples:
+        if kept is None or kept[1] is not batch.samples or kept[0] != key:
             part = np.ascontiguousarray(batch.samples[start:start + step], dtype=np.float32)
             kept = self._kept_samples = (key, batch.samples,
                                          ort.OrtValue.ortvalue_from_numpy(part, device, 0))
