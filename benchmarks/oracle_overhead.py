@@ -11,13 +11,17 @@
    canvases (what ``predict_proba`` takes from a user), with the conventions in the
    graph or in NumPy. On a tiny model (an average pool and one matrix product, one
    thread), where the host's work shows, and on EfficientNet-Lite0.
-3. **A fit's queries a second against the bare model's images a second**, with
-   EfficientNet-Lite0 as the oracle, the bare model run at the fit's minibatch size. On
+3. **A fit's queries a second against the device's images a second**: against a
+   stand-in device that answers in a set time an image while Python runs on (58 µs by
+   default, EfficientNet-Lite0 at 128 px on an H200); with the tiny model (one thread)
+   and with EfficientNet-Lite0 as the oracle, each against the bare model run at the
+   fit's minibatch size. The stand-in and the tiny model are read with and without
+   composing the next candidate's canvases while the device answers (``InTurn``). On
    CUDA the oracle composes the canvases on the device (``compose_on_device="auto"``):
    the row says where they were composed.
 
 Rows 2 and 3 run on each ONNX Runtime execution provider present (the CPU; CUDA where
-this onnxruntime build has it).
+this onnxruntime build has it), the stand-in device once.
 
 The learned head's refits solve linear systems with NumPy's BLAS (OpenBLAS). On a
 machine whose cores are busy with other work, OpenBLAS's own threads wait for each other
@@ -66,6 +70,21 @@ class StoredAnswers:
             self._next = 0
         self._next += n
         return self.answers[self._next - n:self._next]
+
+
+class TimedDevice(StoredAnswers):
+    """A stand-in for a fast device: stored answers after ``us_per_image`` microseconds a
+    image spent asleep, off Python's lock, as a GPU's run is. With ``releases_gil`` the
+    fit composes the next candidate's canvases meanwhile (:class:`skbar.oracles.InTurn`);
+    without, it waits for each answer."""
+
+    def __init__(self, size, us_per_image, releases_gil):
+        super().__init__(size)
+        self.us_per_image, self.releases_gil = us_per_image, releases_gil
+
+    def predict_proba(self, canvases):
+        time.sleep(self.us_per_image * 1e-6 * len(canvases))
+        return super().predict_proba(canvases)
 
 
 def _digits():
@@ -211,6 +230,9 @@ def main():
     parser.add_argument("--compose-on-device", choices=["auto", "on", "off"], default="auto",
                         help="where the fit on EfficientNet-Lite0 composes its canvases "
                              "(OnnxOracle's compose_on_device; auto: on CUDA)")
+    parser.add_argument("--device-us", type=float, default=58.0,
+                        help="the stand-in device's microseconds an image (58: "
+                             "EfficientNet-Lite0 at 128 px on an H200)")
     parser.add_argument("--providers", nargs="*", default=None,
                         help="one provider list to run instead of each present, e.g. "
                              "CUDAExecutionProvider CPUExecutionProvider")
@@ -240,6 +262,19 @@ def main():
               f"({spent / seconds:,.0f} queries/s; CPU time {1e6 * cpu / spent:.1f} us; "
               "fastest of 3 fits)")
 
+    # A device as fast as an H200 runs EfficientNet-Lite0 at 128 px (17,276 images a
+    # second bare, docs/results.md): what a fit reaches there, composing while the
+    # device answers and not.
+    us = args.device_us
+    print(f"\na device answering {us:g} us an image (asleep off Python's lock), digits, "
+          f"128 px, defaults:")
+    for overlap, how in ((True, "composing while it answers"), (False, "waiting for each answer")):
+        spent, seconds, _ = min((_fit(TimedDevice(128, us, overlap), 128, queries)
+                                 for _ in range(3)), key=lambda fit: fit[1])
+        print(f"  {how}: {spent / seconds:9.1f} queries/s, {1e6 * seconds / spent:6.1f} us a "
+              f"query; ratio {spent / seconds * us * 1e-6:.2f} of the device alone "
+              "(fastest of 3 fits)")
+
     provider_lists = [args.providers] if args.providers else _providers_present()
     with tempfile.TemporaryDirectory() as folder:
         tiny_path = _tiny_model(os.path.join(folder, "tiny.onnx"))
@@ -258,6 +293,20 @@ def main():
                 print(f"  tiny model, 128 px, 1 thread, {where}: bare {bare:9.1f} img/s, "
                       f"OnnxOracle {wrapped:9.1f} img/s, ratio {wrapped / bare:.2f} "
                       f"(in CPU time {cpu:.2f})")
+            # A fit on the tiny model: its answers as fast as skbar's own work, as a GPU's.
+            fit_batch = BlackBoxReprogrammingClassifier(tiny).batch_size
+            bare = _bare_alone(tiny_path, providers, 1, fit_batch, n_batches, 5 * repeats)
+            for overlap, how in ((True, "composing while it answers"),
+                                 (False, "waiting for each answer")):
+                tiny = OnnxOracle(tiny_path, providers=providers, scale=_SCALE, mean=_MEAN,
+                                  std=_STD, output="logits", batch_size=args.batch,
+                                  n_threads=1)
+                tiny.releases_gil = overlap
+                spent, seconds, _ = min((_fit(tiny, 128, queries) for _ in range(3)),
+                                        key=lambda fit: fit[1])
+                print(f"  fit on the tiny model, 128 px, 1 thread, {how}: "
+                      f"{spent / seconds:9.1f} queries/s; bare at batches of {fit_batch} "
+                      f"{bare:9.1f} img/s; ratio {spent / seconds / bare:.2f} (fastest of 3)")
             lite = zoo.load("efficientnet-lite0", image_size=args.image_size,
                             providers=providers, batch_size=args.batch, n_threads=args.threads)
             size = lite.input_shape[0]

@@ -6,6 +6,7 @@ paid pass, the label map, the head and the objective), ``_search`` (the steps, f
 and the choice of program). Each is a few lines over :mod:`skbar.fit`.
 """
 
+import contextlib
 import copy
 import functools
 from numbers import Integral
@@ -550,7 +551,8 @@ class BlackBoxReprogrammingClassifier(ResumableMixin, InputsMixin, RenamedMixin,
         ask = QueryCounter(self._get_oracle())  # no budget: checked answers, counted
         chunks = answer_chunks(Views(program, self.n_views_), self.program_, samples, ask,
                                chunk=self._chunk_rows())
-        return np.concatenate([self.head_.transform(scores) for _, scores in chunks], axis=0)
+        with contextlib.closing(chunks):  # an error waits for the call in flight
+            return np.concatenate([self.head_.transform(scores) for _, scores in chunks], axis=0)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`."""

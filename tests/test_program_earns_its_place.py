@@ -108,10 +108,13 @@ def test_the_check_compares_the_same_samples_on_the_same_folds_and_ships_the_sta
             return None
 
         def reads_program_alone(self, which):
-            return False  # the samples go to `answers` as they are, no buffer
+            return False  # the samples go to `compose` as they are, no buffer
 
-        def answers(self, ask, frame, samples, which=None):
-            return ask(samples)
+        def compose(self, frame, samples, which=None):
+            return samples  # the oracle below reads sample indices
+
+        def side_by_side(self, scores, which=None):
+            return scores
 
         class program:
             frame = staticmethod(lambda w: None)

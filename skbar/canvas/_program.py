@@ -251,15 +251,18 @@ class Canvases:
     """One minibatch's canvases under one program after another, composed in place.
 
     The search sends the same samples under each of a step's candidate programs: the
-    samples are written into the centre of a buffer once (:meth:`load`), and each
-    program then writes its frame alone (:meth:`compose`), everything outside the
-    sample's rectangle. The buffer is kept from step to step.
+    samples are written into the centre of a buffer once (on the first :meth:`compose`
+    after :meth:`load`), and each program then writes its frame alone, everything
+    outside the sample's rectangle. The buffer is kept from step to step.
 
-    The array :meth:`compose` returns is that buffer: the next :meth:`compose` or
-    :meth:`load` overwrites it. Hand it to the oracle and take the answers before
-    composing again. An oracle that keeps the arrays it is sent beyond its call (for a
-    later look, or a lazy computation) says so with a true ``keeps_canvases``
-    attribute, and is then sent a new array at every call (``fresh=True``).
+    The array :meth:`compose` returns is that buffer: a later :meth:`compose` overwrites
+    it. Hand it to the oracle and take the answers before composing again, or, to
+    compose the next batch while the oracle answers this one (:class:`~skbar.oracles.
+    InTurn`), ask for ``in_flight=2`` buffers, taken in turn: an array then stays intact
+    until the compose after next. An oracle that keeps the arrays it is sent beyond its
+    call (for a later look, or a lazy computation) says so with a true
+    ``keeps_canvases`` attribute, and is then sent a new array at every call
+    (``fresh=True``).
 
     Parameters
     ----------
@@ -274,9 +277,12 @@ class Canvases:
         With ``model_input``: compose nothing, and send the samples and each frame in
         that convention (:class:`~skbar.oracles.ComposedInput`) to an oracle that
         composes them itself.
+    in_flight : int, default=1
+        Buffers taken in turn (each sent batch a new object where ``fresh`` or
+        ``on_device``, so one is enough there).
     """
 
-    def __init__(self, program, fresh=False, model_input=None, on_device=False):
+    def __init__(self, program, fresh=False, model_input=None, on_device=False, in_flight=1):
         self.program = program
         self.fresh = bool(fresh)
         self.model_input = None if self.fresh else model_input
@@ -285,52 +291,66 @@ class Canvases:
         self._box = (top, left, h, w)  # where the samples sit on the canvas
         self._centre = (slice(top, top + h), slice(left, left + w))
         self.samples = None
-        self._buffer = None
-        self._version = 0  # of the samples in the buffer (on_device)
+        self._version = 0  # of the samples: changes at every load
+        # The host's buffers, taken in turn, and the version of the samples each holds.
+        self._buffers = [None] * max(1, int(in_flight))
+        self._holds = [None] * len(self._buffers)
+        self._turn = 0
+        self._on_device = None  # the samples alone, in the model's convention (on_device)
 
     def load(self, samples):
-        """Take the minibatch ``samples`` ``(n, h, w, C)`` (written into the centre now)."""
+        """Take the minibatch ``samples`` ``(n, h, w, C)``, for the composes that follow."""
         self.samples = samples
-        n = samples.shape[0]
-        if self.fresh:
-            return self
-        convention = self.model_input
-        if self.on_device:  # the samples alone; the oracle composes the canvases
-            self._buffer = np.empty(convention.batch_shape(n, *samples.shape[1:]),
-                                    dtype=np.float32)
-            convention.write(self._buffer, samples)
-            self._version += 1
-            return self
-        if self._buffer is None or len(self._buffer) != n:
-            shape = (n,) + self.program.canvas_shape
-            if convention is not None:
-                shape = convention.batch_shape(*shape)
-            self._buffer = np.empty(shape, dtype=np.float32)
-        if convention is None:
-            self.program.embed(self._buffer, samples)
-        else:
-            convention.write(self._buffer[convention.at(*self._centre)], samples)
+        self._version += 1
+        if self.on_device:  # the samples alone, in a new array; the oracle composes
+            convention = self.model_input
+            self._on_device = np.empty(convention.batch_shape(len(samples), *samples.shape[1:]),
+                                       dtype=np.float32)
+            convention.write(self._on_device, samples)
         return self
 
     def compose(self, frame):
         """The minibatch's canvases under ``frame``: :meth:`Program.compose`'s, in the
-        reused buffer (a new array where ``fresh``). With a ``model_input`` convention,
-        the buffer is in it, wrapped as a :class:`~skbar.oracles.ModelInput`: the frame
-        is converted once, not once per canvas."""
+        buffer next in turn (a new array where ``fresh``). With a ``model_input``
+        convention, the buffer is in it, wrapped as a :class:`~skbar.oracles.ModelInput`:
+        the frame is converted once, not once per canvas."""
         if self.fresh:
             return self.program.compose(frame, self.samples)
         convention = self.model_input
         if convention is None:
-            self.program.write_frame(self._buffer, frame)
-            return self._buffer
+            buffer = self._with_samples()
+            self.program.write_frame(buffer, frame)
+            return buffer
         model_frame = convention.to_model(frame[np.newaxis])
         if self.on_device:
             model_frame[convention.at(*self._centre)] = 0.0
-            return ComposedInput(self._buffer, model_frame, self._box, self._version)
+            return ComposedInput(self._on_device, model_frame, self._box, self._version)
+        buffer = self._with_samples()
         for region in self.program.frame_regions:
             at = convention.at(*region)
-            self._buffer[at] = model_frame[at]
-        return ModelInput(self._buffer)
+            buffer[at] = model_frame[at]
+        return ModelInput(buffer)
+
+    def _with_samples(self):
+        """The buffer next in turn, the current samples written into its centre (once per
+        buffer and minibatch)."""
+        turn = self._turn
+        self._turn = (turn + 1) % len(self._buffers)
+        samples, convention = self.samples, self.model_input
+        buffer = self._buffers[turn]
+        if buffer is None or len(buffer) != len(samples):
+            shape = (len(samples),) + self.program.canvas_shape
+            if convention is not None:
+                shape = convention.batch_shape(*shape)
+            buffer = self._buffers[turn] = np.empty(shape, dtype=np.float32)
+            self._holds[turn] = None
+        if self._holds[turn] != self._version:
+            if convention is None:
+                self.program.embed(buffer, samples)
+            else:
+                convention.write(buffer[convention.at(*self._centre)], samples)
+            self._holds[turn] = self._version
+        return buffer
 
 
 def keeps_canvases(oracle):

@@ -79,33 +79,48 @@ class Views:
         -------
         scores : ndarray of shape (n, len(which) * K)
         """
-        which = list(range(self.n_views) if which is None else which)
+        return self.side_by_side(np.asarray(ask(self.compose(frame, samples, which))), which)
+
+    def compose(self, frame, samples, which=None):
+        """What :meth:`answers` sends for ``samples`` under the views ``which``: every
+        view's canvases in one batch, view by view (a reused buffer's for
+        :class:`~skbar.canvas.Canvases`)."""
+        which = self._which(which)
         if isinstance(samples, Canvases):
             if which != [0]:
                 raise ValueError(f"A reused minibatch is read under view 0 alone, not {which}.")
-            # The program alone, its canvases composed in place.
-            return np.asarray(ask(samples.compose(frame)))
+            return samples.compose(frame)  # the program alone, composed in place
         if which == [0]:
-            return np.asarray(ask(self.program.compose(frame, samples)))
+            return self.program.compose(frame, samples)
         fixed = self._fixed_frames()
-        canvases = np.concatenate([
+        return np.concatenate([
             self.program.compose(frame if k == 0 else fixed[k], samples) for k in which])
-        scores = np.asarray(ask(canvases))
-        n = samples.shape[0]
-        return scores.reshape(len(which), n, -1).transpose(1, 0, 2).reshape(n, -1)
+
+    def side_by_side(self, scores, which=None):
+        """The answers to a batch :meth:`compose` made, ``(len(which) * n, K)``, as one row
+        per sample, ``(n, len(which) * K)``."""
+        n_sent = len(self._which(which))
+        if n_sent == 1:
+            return scores
+        n = scores.shape[0] // n_sent
+        return scores.reshape(n_sent, n, -1).transpose(1, 0, 2).reshape(n, -1)
+
+    def _which(self, which):
+        return list(range(self.n_views) if which is None else which)
 
     def reads_program_alone(self, which):
         """Whether the views ``which`` (None: all) are view 0 alone."""
-        return (list(range(self.n_views)) if which is None else list(which)) == [0]
+        return self._which(which) == [0]
 
-    def minibatch(self, ask):
+    def minibatch(self, ask, in_flight=1):
         """A :class:`~skbar.canvas.Canvases` for the minibatches sent to ``ask`` under view 0:
         one buffer, reused from candidate to candidate and step to step, unless the
         oracle keeps the arrays it is sent (:func:`~skbar.canvas.keeps_canvases`); in the
         oracle's own input convention where it takes one (``model_input``), and as
-        samples and frames where it composes them itself (``composes_on_device``)."""
+        samples and frames where it composes them itself (``composes_on_device``);
+        ``in_flight`` buffers taken in turn (:class:`~skbar.oracles.InTurn`'s)."""
         return Canvases(self.program, fresh=keeps_canvases(ask), model_input=model_input_of(ask),
-                        on_device=composes_on_device(ask))
+                        on_device=composes_on_device(ask), in_flight=in_flight)
 
     def program_columns(self, scores):
         """View 0's answers (under the learned program) among all views' ``scores``."""

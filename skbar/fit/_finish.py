@@ -8,6 +8,7 @@ the searched program is shipped only where it reads better than the program the 
 started from (:mod:`skbar.fit._select`).
 """
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -65,9 +66,10 @@ def finish(head, views, cache, samples, ask, w, *, final_pass=True, chunk=None):
     result = Finished(w)
     if final_pass:
         which = views.to_pay(cache.complete)
-        for idx, scores in answer_chunks(views, w, samples, ask, which,
-                                         chunk=chunk or PASS_ROWS):
-            cache.record(idx, scores)
+        chunks = answer_chunks(views, w, samples, ask, which, chunk=chunk or PASS_ROWS)
+        with contextlib.closing(chunks):  # an error waits for the call in flight
+            for idx, scores in chunks:
+                cache.record(idx, scores)
         cache.complete_under = np.array(w, copy=True)
     known = cache.rows_for(head)
     if final_pass and cache.start is not None:

@@ -11,7 +11,7 @@ import contextlib
 import warnings
 from dataclasses import dataclass, field
 
-from ..oracles import BudgetExhausted, OracleError
+from ..oracles import BudgetExhausted, InTurn, OracleError
 
 
 @dataclass
@@ -84,39 +84,43 @@ def run_search(setup, on_step):
     step_cost = optimizer.n_evaluations(s.q, s.gradient) * batch
     result = SearchResult(w=optimizer.w_)
 
-    # One buffer of canvases for the whole search: each step writes its samples into it
-    # once, each candidate its frame alone.
-    canvases = s.views.minibatch(s.counter)
+    # Where the oracle answers in a worker thread, the next candidate's canvases are
+    # composed, and the last answers read, while it answers one (InTurn).
+    with InTurn(s.counter) as in_turn:
+        # Buffers of canvases for the whole search: each step writes its samples into
+        # them once, each candidate its frame alone.
+        canvases = s.views.minibatch(s.counter, in_turn.in_flight)
 
-    def evaluate(candidates, idx):
-        canvases.load(s.samples.take(idx))  # read and prepared once, for every candidate
-        losses = []
-        for k, w_trial in enumerate(candidates):
-            # The buffer is rewritten only once the oracle has answered under this frame.
-            scores = s.views.answers(s.counter, program.frame(w_trial), canvases, [0])
-            if k == 0 and objective.learned:
-                # The step's first answers, at or near the current program: free data for
-                # the refits (one evaluation a step), in view 0's columns.
-                s.cache.record(idx, scores)
-            losses.append(s.loss_fn(objective.proba(scores, idx), s.y[idx]))
-        return losses
+        def evaluate(candidates, idx):
+            canvases.load(s.samples.take(idx))  # read and prepared once, for every candidate
+            sent = (s.views.compose(program.frame(w_trial), canvases, [0])
+                    for w_trial in candidates)
+            losses = []
+            for k, scores in enumerate(in_turn.answers(sent)):
+                if k == 0 and objective.learned:
+                    # The step's first answers, at or near the current program: free data
+                    # for the refits (one evaluation a step), in view 0's columns.
+                    s.cache.record(idx, scores)
+                losses.append(s.loss_fn(objective.proba(scores, idx), s.y[idx]))
+            return losses
 
-    try:
-        for _ in range(s.max_iter):
-            if not s.counter.can_afford(step_cost + s.reserve):
-                result.stop_reason = "max_queries"
-                break
-            idx = s.rng.choice(n, size=batch, replace=False)
-            result.losses.append(optimizer.tell(evaluate(optimizer.ask(), idx)))
-            result.w = optimizer.w_
-            if objective.learned and (s.n_iter_before + result.n_steps) % objective.refit_every == 0:
-                refit_on_cache(objective, s.cache, s.views)
-            if on_step(result):
-                result.stop_reason = "callback"
-                break
-    except BaseException as exc:
-        exc.search_result = result
-        raise
+        try:
+            for _ in range(s.max_iter):
+                if not s.counter.can_afford(step_cost + s.reserve):
+                    result.stop_reason = "max_queries"
+                    break
+                idx = s.rng.choice(n, size=batch, replace=False)
+                result.losses.append(optimizer.tell(evaluate(optimizer.ask(), idx)))
+                result.w = optimizer.w_
+                if (objective.learned
+                        and (s.n_iter_before + result.n_steps) % objective.refit_every == 0):
+                    refit_on_cache(objective, s.cache, s.views)
+                if on_step(result):
+                    result.stop_reason = "callback"
+                    break
+        except BaseException as exc:
+            exc.search_result = result
+            raise
     return result
 
 

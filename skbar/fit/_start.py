@@ -7,6 +7,7 @@ view, paid once and shared. What the first pass pays for is kept in the fit's
 warm start pays only for the samples it has not answered.
 """
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..canvas import Views, first_views, resolve_n_views
 from ..heads import Objective, answers_top_k, choose_label_map, resolve_objective
+from ..oracles import InTurn
 from ._cache import AnswerCache
 
 #: Samples sent per oracle call by the passes over the training set (at least).
@@ -34,17 +36,27 @@ class Started:
 
 def answer_chunks(views, w, samples, ask, which=None, rows=None, chunk=PASS_ROWS):
     """``(indices, answers)`` of ``samples`` (those in ``rows``, or all) under the program
-    ``w`` and the views ``which`` (all by default), a chunk at a time, asked of ``ask``."""
+    ``w`` and the views ``which`` (all by default), a chunk at a time, asked of ``ask``.
+
+    Where the oracle answers in a worker thread (:class:`~skbar.oracles.InTurn`), the
+    next chunk is composed while it answers one: a caller that leaves the loop early
+    closes the generator (``contextlib.closing``), which waits for the call in flight.
+    """
     frame = views.program.frame(w)  # once, for every chunk
     rows = np.arange(len(samples)) if rows is None else np.asarray(rows)
-    # View 0 alone: every chunk's canvases in one reused buffer, as the search's.
-    buffer = views.minibatch(ask) if views.reads_program_alone(which) else None
-    for start in range(0, len(rows), chunk):
-        idx = rows[start:start + chunk]
-        if buffer is None:
-            yield idx, views.answers(ask, frame, samples.take(idx), which)
-        else:
-            yield idx, views.answers(ask, frame, buffer.load(samples.take(idx)), [0])
+    starts = range(0, len(rows), chunk)
+    with InTurn(ask) as in_turn:
+        # View 0 alone: every chunk's canvases in reused buffers, as the search's.
+        buffer = (views.minibatch(ask, in_turn.in_flight) if views.reads_program_alone(which)
+                  else None)
+
+        def batches():
+            for start in starts:
+                taken = samples.take(rows[start:start + chunk])
+                yield views.compose(frame, taken if buffer is None else buffer.load(taken), which)
+
+        for start, scores in zip(starts, in_turn.answers(batches())):
+            yield rows[start:start + chunk], views.side_by_side(np.asarray(scores), which)
 
 
 def pay_first_pass(views, w, samples, counter, cache, y, which=None, chunk=PASS_ROWS):
@@ -56,11 +68,13 @@ def pay_first_pass(views, w, samples, counter, cache, y, which=None, chunk=PASS_
     """
     n_views = views.n_sent(which)
     try:
-        for idx, scores in answer_chunks(views, w, samples, counter, which, chunk=chunk,
-                                         rows=None if cache is None else cache.unknown(len(y))):
-            if cache is None:
-                cache = AnswerCache(y, scores.shape[1] // n_views * views.n_views)
-            cache.record(idx, scores, start_column=cache.n_scores - scores.shape[1])
+        chunks = answer_chunks(views, w, samples, counter, which, chunk=chunk,
+                               rows=None if cache is None else cache.unknown(len(y)))
+        with contextlib.closing(chunks):  # an error waits for the call in flight
+            for idx, scores in chunks:
+                if cache is None:
+                    cache = AnswerCache(y, scores.shape[1] // n_views * views.n_views)
+                cache.record(idx, scores, start_column=cache.n_scores - scores.shape[1])
     except BaseException as exc:
         # What was paid for stays with the estimator, for a warm start to go on from.
         exc.answer_cache = cache

@@ -5,6 +5,7 @@ from ._base import (BudgetExhausted, FunctionOracle, OracleError, QueryCounter, 
 from ._canvas import CanvasAdapter, ComposedInput, ModelInput
 from ._dask import DaskOracle
 from ._http import HttpOracle
+from ._in_turn import InTurn, answers_off_thread
 from ._onnx import OnnxOracle
 from ._responses import ScoreVectorResponse, TopKResponse
 from ._toy import ProgramOnlyOracle, RandomNetworkOracle
@@ -17,6 +18,7 @@ __all__ = [
     "DaskOracle",
     "FunctionOracle",
     "HttpOracle",
+    "InTurn",
     "OnnxOracle",
     "OracleError",
     "QueryCounter",
@@ -25,6 +27,7 @@ __all__ = [
     "ScoreVectorResponse",
     "TopKOracle",
     "TopKResponse",
+    "answers_off_thread",
     "call_oracle",
     "check_oracle",
     "oracle_input_shape",

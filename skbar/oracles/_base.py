@@ -161,6 +161,11 @@ class TopKOracle:
         self.k = int(k)
         self.input_shape = oracle_input_shape(oracle)
 
+    @property
+    def releases_gil(self):
+        """Whether the oracle cut may answer in a worker thread (its own ``releases_gil``)."""
+        return bool(getattr(self.oracle, "releases_gil", False))
+
     def predict_proba(self, canvases):
         scores = call_oracle(self.oracle, canvases)
         if self.k >= scores.shape[1]:

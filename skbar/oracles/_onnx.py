@@ -98,6 +98,11 @@ class OnnxOracle:
         Number of source classes K.
     preprocessing_in_graph : bool
         Whether the conventions run as nodes of the graph (see ``fuse_preprocessing``).
+    releases_gil : bool
+        True: ONNX Runtime runs the model outside Python's lock, so a fit composes the
+        next batch of canvases while the model answers this one
+        (:class:`~skbar.oracles.InTurn`), calling the oracle from one worker thread, one
+        call at a time.
 
     Notes
     -----
@@ -105,6 +110,8 @@ class OnnxOracle:
     copy; a batch that fits in ``batch_size`` is answered with the array ONNX Runtime
     returns.
     """
+
+    releases_gil = True
 
     def __init__(self, path, providers=None, layout="auto", channel_order="RGB", scale=1.0,
                  mean=None, std=None, output="auto", batch_size=64, input_shape=None,

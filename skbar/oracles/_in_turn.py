@@ -1,0 +1,82 @@
+"""Batches sent in turn, the next one composed while the oracle answers this one.
+
+A fit sends one batch after another, and between two calls composes the next batch and
+reads the last answers. Where the oracle runs outside Python's lock (ONNX Runtime
+releases it while the model runs, on the CPU as on a GPU), that work need not wait for
+the model: :class:`InTurn` runs the oracle in one worker thread and lets the caller
+compose the next batch meanwhile. The calls stay one at a time and in order, and a
+batch is sent only once the answer before it came back, so the oracle sees exactly the
+calls it would see without the worker, and an error stops the sending at the same batch.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ._base import QueryCounter
+
+
+def answers_off_thread(ask):
+    """Whether the oracle ``ask`` calls (itself, or the one a query counter wraps) says
+    that it may answer in a worker thread while skbar works: a true ``releases_gil``
+    attribute, as :class:`~skbar.oracles.OnnxOracle` has."""
+    oracle = ask.oracle if isinstance(ask, QueryCounter) else ask
+    return bool(getattr(oracle, "releases_gil", False))
+
+
+class InTurn:
+    """Sends batches to ``ask`` in turn, each answered while the next is composed.
+
+    Use it as a context manager: leaving the ``with`` block, by an error too, waits for
+    the call in flight, so no call outlives the fit that made it.
+
+    Parameters
+    ----------
+    ask : callable
+        A batch to its answers: the oracle, or a query counter around it.
+    overlap : bool or None, default=None
+        Answer in a worker thread while the caller composes the next batch; None:
+        where the oracle allows it (:func:`answers_off_thread`). False sends each
+        batch from the caller's thread, when the caller asks for it.
+
+    Attributes
+    ----------
+    in_flight : int
+        How many batches a caller must keep intact at once: 2 with a worker (the one
+        being answered and the one being composed), else 1.
+    """
+
+    def __init__(self, ask, overlap=None):
+        self.ask = ask
+        overlap = answers_off_thread(ask) if overlap is None else bool(overlap)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="skbar-oracle") if overlap else None
+        self.in_flight = 2 if overlap else 1
+
+    def answers(self, batches):
+        """The answers of each batch of the iterable ``batches``, in order (a generator).
+
+        ``batches`` is advanced, which composes the next batch, while the worker answers
+        the one before; the caller reads each answer while the worker answers the next.
+        """
+        if self._pool is None:
+            for batch in batches:
+                yield self.ask(batch)
+            return
+        pending = None
+        for batch in batches:
+            answer = None if pending is None else pending.result()
+            pending = self._pool.submit(self.ask, batch)
+            if answer is not None:
+                yield answer
+        if pending is not None:
+            yield pending.result()
+
+    def close(self):
+        """Wait for the call in flight, if any, and stop the worker."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
