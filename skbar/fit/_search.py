@@ -91,13 +91,18 @@ def run_search(setup, on_step):
         # them once, each candidate its frame alone.
         canvases = s.views.minibatch(s.counter, in_turn.in_flight)
 
-        def evaluate(candidates, idx):
+        def evaluate(candidates, idx, refit_first):
             canvases.load(s.samples.take(idx))  # read and prepared once, for every candidate
             sent = (s.views.compose(program.frame(w_trial), canvases, [0])
                     for w_trial in candidates)
             losses = []
             for k, scores in enumerate(in_turn.answers(sent)):
                 if k == 0 and objective.learned:
+                    if refit_first:
+                        # The refit the steps before call for, on their answers: the
+                        # first loss needs it, the queries do not, so it runs while the
+                        # oracle answers the step's second candidate.
+                        refit_on_cache(objective, s.cache, s.views)
                     # The step's first answers, at or near the current program: free data
                     # for the refits (one evaluation a step), in view 0's columns.
                     s.cache.record(idx, scores)
@@ -110,11 +115,12 @@ def run_search(setup, on_step):
                     result.stop_reason = "max_queries"
                     break
                 idx = s.rng.choice(n, size=batch, replace=False)
-                result.losses.append(optimizer.tell(evaluate(optimizer.ask(), idx)))
+                # The objective is refitted every `refit_every` steps counted from the
+                # first fit, at the start of the step after.
+                done = s.n_iter_before + result.n_steps
+                refit = objective.learned and done > 0 and done % objective.refit_every == 0
+                result.losses.append(optimizer.tell(evaluate(optimizer.ask(), idx, refit)))
                 result.w = optimizer.w_
-                if (objective.learned
-                        and (s.n_iter_before + result.n_steps) % objective.refit_every == 0):
-                    refit_on_cache(objective, s.cache, s.views)
                 if on_step(result):
                     result.stop_reason = "callback"
                     break
