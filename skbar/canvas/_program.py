@@ -257,12 +257,12 @@ class Canvases:
 
     The array :meth:`compose` returns is that buffer: a later :meth:`compose` overwrites
     it. Hand it to the oracle and take the answers before composing again, or, to
-    compose the next batch while the oracle answers this one (:class:`~skbar.oracles.
-    InTurn`), ask for ``in_flight=2`` buffers, taken in turn: an array then stays intact
-    until the compose after next. An oracle that keeps the arrays it is sent beyond its
-    call (for a later look, or a lazy computation) says so with a true
-    ``keeps_canvases`` attribute, and is then sent a new array at every call
-    (``fresh=True``).
+    compose the next batch while the oracle answers this one
+    (:class:`~skbar.oracles.InTurn`), ask for ``in_flight=2`` buffers, taken in turn: an
+    array then stays intact until the compose after next. An oracle that keeps the
+    arrays it is sent beyond its call (for a later look, or a lazy computation) says so
+    with a true ``keeps_canvases`` attribute, and is then sent a new array at every
+    call (``fresh=True``).
 
     Parameters
     ----------

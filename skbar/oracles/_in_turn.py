@@ -33,9 +33,9 @@ class InTurn:
     ask : callable
         A batch to its answers: the oracle, or a query counter around it.
     overlap : bool or None, default=None
-        Answer in a worker thread while the caller composes the next batch; None:
-        where the oracle allows it (:func:`answers_off_thread`). False sends each
-        batch from the caller's thread, when the caller asks for it.
+        Answer in a worker thread while the caller composes the next batch, or send
+        each batch from the caller's thread; None: a worker where the oracle allows one
+        (:func:`answers_off_thread`).
 
     Attributes
     ----------
@@ -60,12 +60,14 @@ class InTurn:
             for batch in batches:
                 yield self.ask(batch)
             return
-        pending = None
+        pending = None  # the call in flight
         for batch in batches:
-            answer = None if pending is None else pending.result()
+            if pending is None:
+                pending = self._pool.submit(self.ask, batch)
+                continue
+            answer = pending.result()  # the answer before this batch is back: send it
             pending = self._pool.submit(self.ask, batch)
-            if answer is not None:
-                yield answer
+            yield answer
         if pending is not None:
             yield pending.result()
 
