@@ -8,7 +8,6 @@ and the choice of program). Each is a few lines over :mod:`skbar.fit`.
 
 import contextlib
 import copy
-import functools
 from numbers import Integral
 
 import numpy as np

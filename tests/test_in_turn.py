@@ -14,7 +14,7 @@ from skbar import BlackBoxReprogrammingClassifier
 from skbar.canvas import Program
 from skbar.canvas._program import Canvases
 from skbar.oracles import (FunctionOracle, InTurn, OracleError, QueryCounter,
-                           RandomNetworkOracle, TopKOracle, answers_off_thread)
+                           RandomNetworkOracle, TopKOracle, _in_turn, answers_off_thread)
 
 
 class Calls:
@@ -85,6 +85,24 @@ def oracle_with_shape():
     oracle = Calls()
     oracle.input_shape = (2, 2, 3)
     return oracle
+
+
+def test_each_calling_thread_keeps_one_worker_and_a_forked_child_makes_its_own():
+    oracle = Calls()
+    for _ in range(2):  # two passes from this thread: one worker
+        with InTurn(QueryCounter(oracle)) as in_turn:
+            list(in_turn.answers(np.zeros((3, 2)) for _ in range(3)))
+    assert len(oracle.threads) == 1
+    other = threading.Thread(target=lambda: list(InTurn(oracle).answers(
+        np.zeros((3, 2)) for _ in range(2))))
+    other.start()
+    other.join()
+    assert len(oracle.threads) == 2  # another caller, another worker
+    # A child forked after a fit has the parent's pool but not its thread: a new one.
+    kept = _in_turn._worker()
+    _in_turn._workers.pid = -1
+    assert _in_turn._worker() is not kept
+    assert _in_turn._worker() is _in_turn._worker()
 
 
 def test_an_error_stops_the_sending_at_the_batch_that_failed():

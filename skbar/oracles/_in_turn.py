@@ -9,9 +9,27 @@ batch is sent only once the answer before it came back, so the oracle sees exact
 calls it would see without the worker, and an error stops the sending at the same batch.
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from ._base import QueryCounter
+
+#: Each calling thread's worker, kept from one fit, pass or prediction to the next: a
+#: runtime may set up per-thread state on a thread's first run (ONNX Runtime's CUDA
+#: provider makes its cuBLAS and cuDNN handles), which a new thread each time would pay
+#: again.
+_workers = threading.local()
+
+
+def _worker():
+    """The worker thread of the calling thread (a one-thread pool), made on first use, and
+    made again in a forked child, where the parent's thread does not run."""
+    pool, pid = getattr(_workers, "pool", None), getattr(_workers, "pid", None)
+    if pool is None or pid != os.getpid():
+        pool = _workers.pool = ThreadPoolExecutor(1, thread_name_prefix="skbar-oracle")
+        _workers.pid = os.getpid()
+    return pool
 
 
 def answers_off_thread(ask):
@@ -26,7 +44,8 @@ class InTurn:
     """Sends batches to ``ask`` in turn, each answered while the next is composed.
 
     Use it as a context manager: leaving the ``with`` block, by an error too, waits for
-    the call in flight, so no call outlives the fit that made it.
+    the call in flight, so no call outlives the fit that made it. The worker is the
+    calling thread's own, kept for its next fit, pass or prediction.
 
     Parameters
     ----------
@@ -47,7 +66,8 @@ class InTurn:
     def __init__(self, ask, overlap=None):
         self.ask = ask
         overlap = answers_off_thread(ask) if overlap is None else bool(overlap)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="skbar-oracle") if overlap else None
+        self._pool = _worker() if overlap else None
+        self._pending = None  # the call in flight
         self.in_flight = 2 if overlap else 1
 
     def answers(self, batches):
@@ -60,21 +80,23 @@ class InTurn:
             for batch in batches:
                 yield self.ask(batch)
             return
-        pending = None  # the call in flight
+        sent = False  # whether a batch of these is in flight
         for batch in batches:
-            if pending is None:
-                pending = self._pool.submit(self.ask, batch)
+            if not sent:
+                self._pending, sent = self._pool.submit(self.ask, batch), True
                 continue
-            answer = pending.result()  # the answer before this batch is back: send it
-            pending = self._pool.submit(self.ask, batch)
+            answer = self._pending.result()  # the answer before this batch is back: send it
+            self._pending = self._pool.submit(self.ask, batch)
             yield answer
-        if pending is not None:
-            yield pending.result()
+        if sent:
+            answer, self._pending = self._pending.result(), None
+            yield answer
 
     def close(self):
-        """Wait for the call in flight, if any, and stop the worker."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        """Wait for the call in flight, if any (the worker stays, for the next use)."""
+        if self._pending is not None:
+            wait([self._pending])
+            self._pending = None
 
     def __enter__(self):
         return self
