@@ -112,6 +112,12 @@ def _fit(oracle, size, queries):
     return clf.n_queries_, time.perf_counter() - start, time.process_time() - cpu
 
 
+def _fastest_fit(make_oracle, size, queries):
+    """:func:`_fit`'s figures for the fastest of three fits (the same seeded fit each
+    time, on ``make_oracle()``): the least disturbed."""
+    return min((_fit(make_oracle(), size, queries) for _ in range(3)), key=lambda fit: fit[1])
+
+
 def _tiny_model(path, size=128, n_classes=1000, seed=0):
     """An ONNX classifier that is almost free: a 16x16 average pool, one matrix product."""
     import onnx
@@ -254,9 +260,7 @@ def main():
     print("\nskbar's own work, free oracle (stored answers), digits, defaults:")
     _fit(StoredAnswers(32), 32, 2000)  # imports and first calls, outside the timings
     for size in (128, 224):
-        # The fastest of three fits (the same seeded fit each time): the least disturbed.
-        spent, seconds, cpu = min((_fit(StoredAnswers(size), size, queries) for _ in range(3)),
-                                  key=lambda fit: fit[1])
+        spent, seconds, cpu = _fastest_fit(lambda: StoredAnswers(size), size, queries)
         print(f"  {size} px canvas, {3 * size // 4} px sample: {spent} queries in "
               f"{seconds:.2f} s, {1e6 * seconds / spent:6.1f} us a query "
               f"({spent / seconds:,.0f} queries/s; CPU time {1e6 * cpu / spent:.1f} us; "
@@ -269,8 +273,8 @@ def main():
     print(f"\na device answering {us:g} us an image (asleep off Python's lock), digits, "
           f"128 px, defaults:")
     for overlap, how in ((True, "composing while it answers"), (False, "waiting for each answer")):
-        spent, seconds, _ = min((_fit(TimedDevice(128, us, overlap), 128, queries)
-                                 for _ in range(3)), key=lambda fit: fit[1])
+        spent, seconds, _ = _fastest_fit(lambda: TimedDevice(128, us, overlap), 128,
+                                         queries)
         print(f"  {how}: {spent / seconds:9.1f} queries/s, {1e6 * seconds / spent:6.1f} us a "
               f"query; ratio {spent / seconds * us * 1e-6:.2f} of the device alone "
               "(fastest of 3 fits)")
@@ -302,8 +306,7 @@ def main():
                                   std=_STD, output="logits", batch_size=args.batch,
                                   n_threads=1)
                 tiny.releases_gil = overlap
-                spent, seconds, _ = min((_fit(tiny, 128, queries) for _ in range(3)),
-                                        key=lambda fit: fit[1])
+                spent, seconds, _ = _fastest_fit(lambda: tiny, 128, queries)
                 print(f"  fit on the tiny model, 128 px, 1 thread, {how}: "
                       f"{spent / seconds:9.1f} queries/s; bare at batches of {fit_batch} "
                       f"{bare:9.1f} img/s; ratio {spent / seconds / bare:.2f} (fastest of 3)")

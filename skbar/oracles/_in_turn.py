@@ -13,7 +13,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-from ._base import QueryCounter
+from ._canvas import _called
 
 #: Each calling thread's worker, kept from one fit, pass or prediction to the next: a
 #: runtime may set up per-thread state on a thread's first run (ONNX Runtime's CUDA
@@ -36,8 +36,7 @@ def answers_off_thread(ask):
     """Whether the oracle ``ask`` calls (itself, or the one a query counter wraps) says
     that it may answer in a worker thread while skbar works: a true ``releases_gil``
     attribute, as :class:`~skbar.oracles.OnnxOracle` has."""
-    oracle = ask.oracle if isinstance(ask, QueryCounter) else ask
-    return bool(getattr(oracle, "releases_gil", False))
+    return bool(getattr(_called(ask), "releases_gil", False))
 
 
 class InTurn:
